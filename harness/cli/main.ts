@@ -1,0 +1,84 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import pc from 'picocolors';
+import { BreakwaterError, EXIT, oneLine } from '../errors.ts';
+import { runCommand } from './run-command.ts';
+import { doctorCommand } from './doctor-command.ts';
+import { setupCommand } from './setup-command.ts';
+import { startCommand } from './start-command.ts';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+/** Builds the `breakwater` program. Exported for tests. */
+export function program(): Command {
+  const cli = new Command('breakwater')
+    .description('Chaos and boundary regression harness: attacks a stack, writes evidence, gates releases.')
+    .version('0.1.0')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+
+  const common = (cmd: Command) => cmd.option('-c, --config <file>', 'project config', 'breakwater.config.ts');
+
+  common(
+    cli
+      .command('run')
+      .description('start the stack, run a tier, write <out>/run.json')
+      .addOption(new Option('-t, --tier <tier>', 'which tier').choices(['pr', 'nightly', 'drill']).default('pr'))
+      .option('-o, --out <dir>', 'output directory (default reports/<run-id>)')
+      .option('--json', 'print a JSON summary on stdout')
+      .option('-s, --suite <glob...>', 'only suite files whose path contains this')
+      .option('--scenario <name...>', 'only these chaos scenarios')
+      .addOption(new Option('-p, --provider <provider>', 'how the stack is started').choices(['local', 'compose', 'attach']))
+      .option('--attach <url>', 'run against an already running stack (implies --provider attach)')
+      .addOption(new Option('--fail-on <severity>', 'lowest severity that blocks').choices(['critical', 'high', 'medium', 'low']).default('high'))
+      .option('--seed <n>', 'fast-check seed', positiveInt),
+  ).action(async (opts) => runCommand(opts));
+
+  cli
+    .command('doctor')
+    .description('list the tools the harness uses, their versions and paths')
+    .option('--json', 'print JSON')
+    .action(async (opts) => doctorCommand(opts));
+
+  cli
+    .command('setup')
+    .description('install whatever is missing (Postgres, Redis, toxiproxy-server, k6), idempotently')
+    .action(async () => setupCommand());
+
+  common(
+    cli
+      .command('start')
+      .description('quick start: set up what is missing, run the PR tier against the reference stack, print the verdict')
+      .option('-o, --out <dir>', 'output directory'),
+  ).action(async (opts) => startCommand(opts));
+
+  return cli;
+}
+
+/** Runs the CLI and returns the exit code. Never throws; errors become one line on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  const cli = program();
+  let code: number = EXIT.pass;
+  try {
+    await cli.parseAsync(argv);
+    code = (cli as Command & { exitCodeFromAction?: number }).exitCodeFromAction ?? Number(process.exitCode ?? 0);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.pass;
+      process.stderr.write(`${pc.red('breakwater:')} ${err.message.replace(/^error: /, '')} (see breakwater --help)\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof BreakwaterError) {
+      process.stderr.write(`${pc.red('breakwater:')} ${err.message} [${err.code}]\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`${pc.red('breakwater:')} internal error: ${oneLine(err)}; please report it with the command you ran\n`);
+    if (process.env.BREAKWATER_DEBUG) console.error(err);
+    return EXIT.infra;
+  }
+  return code;
+}

@@ -1,0 +1,117 @@
+import { relative } from 'node:path';
+import pc from 'picocolors';
+import type { Tier } from '../config/config.ts';
+import { loadConfig } from '../config/load-config.ts';
+import type { Severity } from '../config/target.ts';
+import { BreakwaterError, EXIT } from '../errors.ts';
+import { runTier } from '../run/run-tier.ts';
+import type { RunResult } from '../run/result.ts';
+import type { ProviderName } from '../stack/types.ts';
+import { Progress } from './progress.ts';
+
+export interface RunCommandOptions {
+  config: string;
+  tier: Tier;
+  out?: string;
+  json?: boolean;
+  suite?: string[];
+  scenario?: string[];
+  provider?: ProviderName;
+  attach?: string;
+  failOn: Severity;
+  seed?: number;
+}
+
+/**
+ * Aborts on the first SIGINT or SIGTERM so the run can stop its stack; a
+ * second signal is reported but cleanup still finishes.
+ */
+export function interruptController(onSignal?: (sig: NodeJS.Signals) => void): { signal: AbortSignal; received: () => NodeJS.Signals | undefined; dispose(): void } {
+  const ac = new AbortController();
+  let got: NodeJS.Signals | undefined;
+  const handler = (sig: NodeJS.Signals) => {
+    if (!got) {
+      got = sig;
+      onSignal?.(sig);
+      ac.abort();
+    } else {
+      process.stderr.write('breakwater: still stopping the stack; it will be gone in a few seconds\n');
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: ac.signal,
+    received: () => got,
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+export const VERDICT_EXIT: Record<RunResult['verdict'], number> = { pass: EXIT.pass, blocked: EXIT.blocked, error: EXIT.infra };
+
+/** Prints the human summary of a run on stdout. */
+export function printSummary(result: RunResult, runJson: string): void {
+  const v = result.verdict === 'pass' ? pc.green('PASS') : result.verdict === 'blocked' ? pc.red('BLOCKED') : pc.yellow('ERROR');
+  const passed = result.checks.filter((c) => c.state === 'passed').length;
+  const lines = [
+    `${pc.bold('Breakwater')} ${result.tier} tier on ${result.target.name}${result.target.flaws.length ? ` (flaws: ${result.target.flaws.join(',')})` : ''}: ${v}`,
+    `  ${passed}/${result.checks.length} checks passed, ${result.findings.length} finding(s), ${(result.durationMs / 1000).toFixed(1)} s`,
+  ];
+  for (const f of result.findings.slice(0, 20)) lines.push(`  ${pc.red('✗')} [${f.severity}] ${f.title} ${pc.dim(`(${f.check}, ${f.id})`)}`);
+  if (result.findings.length > 20) lines.push(`  … ${result.findings.length - 20} more in run.json`);
+  for (const r of result.reasons.filter((r) => !/finding/.test(r)).slice(0, 10)) lines.push(`  ${pc.yellow('!')} ${r}`);
+  lines.push(`  evidence: ${relative(process.cwd(), runJson) || runJson}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** `breakwater run`. Sets process.exitCode: 0 pass, 1 blocked, 2 usage, 3 infrastructure, 130/143 interrupted. */
+export async function runCommand(opts: RunCommandOptions): Promise<void> {
+  const progress = new Progress(process.stderr, false);
+  const intr = interruptController((sig) => progress.step(`${sig} received: stopping the stack`));
+  try {
+    const config = await loadConfig(opts.config);
+    const { result, runJson, outDir } = await runTier({
+      config,
+      tier: opts.tier,
+      out: opts.out,
+      suiteFilters: opts.suite,
+      provider: opts.attach ? 'attach' : opts.provider,
+      attachUrl: opts.attach,
+      failOn: opts.failOn,
+      seed: opts.seed,
+      signal: intr.signal,
+      onStep: (s) => progress.step(s),
+      onProgress: (d, t, l) => progress.tests(d, t, l),
+    });
+    progress.close();
+    if (opts.json) {
+      const summary = {
+        verdict: result.verdict,
+        out: outDir,
+        evidence: runJson,
+        findings: result.findings.map((f) => ({ id: f.id, check: f.check, severity: f.severity })),
+        measurements: result.measurements,
+        durationMs: result.durationMs,
+        reasons: result.reasons,
+      };
+      process.stdout.write(JSON.stringify(summary) + '\n');
+    } else {
+      printSummary(result, runJson);
+    }
+    process.exitCode = VERDICT_EXIT[result.verdict];
+  } catch (err) {
+    progress.close();
+    const sig = intr.received();
+    if (sig || (err instanceof BreakwaterError && err.code === 'BW_INTERRUPTED')) {
+      process.stderr.write('breakwater: interrupted; the stack was stopped and nothing was left behind\n');
+      process.exitCode = sig === 'SIGTERM' ? 143 : EXIT.interrupted;
+      return;
+    }
+    throw err;
+  } finally {
+    intr.dispose();
+  }
+}

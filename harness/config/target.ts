@@ -1,0 +1,250 @@
+import type { Arbitrary } from 'fast-check';
+
+/**
+ * A target profile: everything Breakwater needs to know about a service to
+ * attack its boundaries, and nothing about how the service works inside.
+ * Suites read only this. Write one per service with `defineTarget()`.
+ */
+export interface TargetProfile<World = any> {
+  /** Short name, used in reports and finding subjects. */
+  name: string;
+  description?: string;
+  /** How the stack is started and wired through Toxiproxy. */
+  stack: StackDefinition;
+  /**
+   * Creates what the suites need (tenants, users, rooms...) through the
+   * target's public API, once per started stack. The returned world is handed
+   * to `login()`, `create()` and policies. Must be idempotent per run id.
+   */
+  seed(ctx: SeedContext): Promise<World>;
+  /** Named actors. */
+  principals: Record<string, PrincipalDefinition<World>>;
+  /** What the actors may or may not touch. */
+  resources: Record<string, ResourceDefinition<World>>;
+  /** Which responses count as "denied". */
+  deny: DenyOracle;
+  realtime?: RealtimeDefinition<World>;
+  /** Endpoints that fetch a URL given by the caller: SSRF surfaces. */
+  egress?: EgressEndpoint<World>[];
+  slos: SloDefinition[];
+  /** Values that must never appear in any output; tokens seen at login are added automatically. */
+  secrets?: { values?: string[]; pii?: string[] };
+  /** Severity per check id, overriding the defaults. */
+  severity?: Record<string, Severity>;
+}
+
+export type Severity = 'critical' | 'high' | 'medium' | 'low';
+
+// ── stack ─────────────────────────────────────────────────────────────────────
+
+export interface StackDefinition {
+  services: Record<string, ServiceDefinition>;
+  /**
+   * Every network link, each one a Toxiproxy proxy. `from: 'client'` is the
+   * harness itself; the other ends name services.
+   */
+  links: LinkDefinition[];
+  /** The link that clients (the suites, k6) use to reach the app. */
+  entry: string;
+}
+
+export type ServiceDefinition = PostgresService | RedisService | ProcessService;
+
+export interface PostgresService {
+  kind: 'postgres';
+  /** Database created at start. */
+  database: string;
+  /** Image for the compose provider. */
+  image?: string;
+}
+
+export interface RedisService {
+  kind: 'redis';
+  image?: string;
+}
+
+export interface ProcessService {
+  kind: 'process';
+  /** argv, run from `cwd` (relative to the config file's directory). */
+  command: string[];
+  cwd?: string;
+  /**
+   * Environment. Values may use templates: `{{port}}` (this service's port),
+   * `{{link:NAME}}` (host:port of a link's listening end), `{{secret:NAME}}`
+   * (a random value generated per run and treated as a secret).
+   */
+  env?: Record<string, string>;
+  /** Variables copied from the harness's environment when set (e.g. TARGET_FLAWS). */
+  passEnv?: string[];
+  /** HTTP readiness check on this service's port. */
+  health: { path: string; timeoutMs?: number };
+  /** For the compose provider: the Docker build of this service and the port it listens on inside. */
+  build?: { context: string; dockerfile: string };
+  containerPort?: number;
+}
+
+export interface LinkDefinition {
+  name: string;
+  from: 'client' | string;
+  to: string;
+}
+
+// ── actors and resources ─────────────────────────────────────────────────────
+
+export interface SeedContext {
+  /** The entry URL (through Toxiproxy). */
+  baseUrl: string;
+  /** Unique per run: use it in emails and names so runs never collide. */
+  runId: string;
+  /** Registers a value that must never appear in an artifact. */
+  secret(value: string): void;
+}
+
+/** What a principal presents: headers (bearer), cookies, or query parameters (sockets). */
+export interface Credentials {
+  headers?: Record<string, string>;
+  cookies?: Record<string, string>;
+  /** Query parameters for realtime connections, when the target authenticates sockets that way. */
+  query?: Record<string, string>;
+  /** The principal's id in the target, when known (used in policies and subjects). */
+  subjectId?: string;
+}
+
+export interface PrincipalDefinition<World = any> {
+  /** Tenant key (a name in the world, not an id). */
+  tenant: string;
+  role: string;
+  kind: 'user' | 'bot';
+  /** For bots: the scopes the token was given. */
+  scopes?: string[];
+  /** Returns fresh credentials. Tokens in them are registered as secrets. */
+  login(ctx: LoginContext<World>): Promise<Credentials>;
+}
+
+export interface LoginContext<World = any> {
+  baseUrl: string;
+  world: World;
+  runId: string;
+}
+
+/** A principal as suites and policies see it. */
+export interface PrincipalInfo {
+  name: string;
+  tenant: string;
+  role: string;
+  kind: 'user' | 'bot';
+  scopes: string[];
+}
+
+export type Operation = 'create' | 'read' | 'update' | 'delete' | 'list' | (string & {});
+
+export interface RouteDefinition<World = any> {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path with `{param}` placeholders, filled from the instance's params. */
+  path: string;
+  /** JSON body, or raw bytes with `contentType`. */
+  body?: (ctx: { world: World; params: Record<string, string>; runId: string }) => unknown;
+  contentType?: string;
+}
+
+export interface ResourceInstance {
+  /** Values for the route placeholders. */
+  params: Record<string, string>;
+  /** Tenant key of the instance. */
+  tenant: string;
+  /** Principal name that owns (created) it. */
+  owner: string;
+  /** Anything else policies may need (e.g. private: true). */
+  attrs?: Record<string, unknown>;
+}
+
+export interface ResourceDefinition<World = any> {
+  /** Who owns an instance: a user, the channel (room) it is in, or the tenant. */
+  scope: 'user' | 'channel' | 'tenant';
+  /** Seeds one instance as its owner and returns it. Called once per matrix run per instance. */
+  create(ctx: { baseUrl: string; world: World; runId: string; as(principal: string): Promise<Credentials> }): Promise<ResourceInstance>;
+  operations: Partial<Record<Operation, RouteDefinition<World>>>;
+  /** The expected outcome of one matrix cell. */
+  policy(principal: PrincipalInfo, op: Operation, instance: ResourceInstance, world: World): 'allow' | 'deny';
+  /** Operations that destroy the instance; the matrix re-creates it after an allowed one. */
+  destructive?: Operation[];
+}
+
+export interface DenyOracle {
+  /** Statuses that mean denied. */
+  statuses: number[];
+  /** A 2xx that still counts as denied, e.g. a list with no items. */
+  emptyBody?: (body: unknown) => boolean;
+}
+
+// ── realtime, egress, SLOs ────────────────────────────────────────────────────
+
+export interface RealtimeDefinition<World = any> {
+  /** Path of the WebSocket endpoint on the entry link. */
+  path: string;
+  /** How credentials are presented on the upgrade request. */
+  auth: 'headers' | 'cookies' | 'query';
+  /** Rooms: each has a key, its tenant, and the principals allowed to join. */
+  rooms(world: World): RealtimeRoom[];
+  /** Frame that joins a room, and how to recognise that the join succeeded or was refused. */
+  join: {
+    frame(room: RealtimeRoom): unknown;
+    accepted(frame: any, room: RealtimeRoom): boolean;
+    refused(frame: any, room: RealtimeRoom): boolean;
+  };
+  /** Events a client may send. */
+  events: Record<string, RealtimeEvent>;
+  /** How the target says "slow down". */
+  rateLimitSignal: { frame?: (frame: any) => boolean; closeCode?: number };
+  /** How the target says "too large" or "invalid". */
+  rejectSignal: { frame?: (frame: any) => boolean; closeCodes?: number[] };
+}
+
+export interface RealtimeRoom {
+  key: string;
+  tenant: string;
+  /** Principals that may receive the room's events. */
+  members: string[];
+  /** Opaque values for frames (e.g. the channel id). */
+  params: Record<string, string>;
+}
+
+export interface RealtimeEvent {
+  /** Builds a frame for a room from a payload. */
+  frame(room: RealtimeRoom, payload: unknown): unknown;
+  /** Valid payloads. */
+  arbitrary: Arbitrary<unknown>;
+  limits: { ratePerSecond: number; burst: number; maxBytes: number };
+  /** Delivered frames that carry a payload sent with this event (canary matching). */
+  delivered?(frame: any): string | undefined;
+  /** A relay event goes to one peer; the peer must never receive a malformed payload. */
+  relay?: boolean;
+}
+
+export interface EgressEndpoint<World = any> {
+  name: string;
+  method: 'POST' | 'GET';
+  path: string;
+  /** The principal that calls it. */
+  as: string;
+  /** Request body for a URL to fetch. */
+  body(url: string): unknown;
+  /** Whether the response says the fetch was blocked. */
+  blocked(status: number, body: unknown): boolean;
+  /** Unused until an egress suite needs the world. */
+  _world?: World;
+}
+
+export interface SloDefinition {
+  id: string;
+  indicator: 'http_latency_p95_ms' | 'http_error_rate' | 'ws_delivery_p95_ms' | 'ws_reconnect_success_rate' | 'readiness';
+  objective: number;
+  /** Measurement window, e.g. "30s". */
+  window: string;
+  description?: string;
+}
+
+/** Identity function that types a target profile. Validation happens in `resolveTarget()`. */
+export function defineTarget<World>(profile: TargetProfile<World>): TargetProfile<World> {
+  return profile;
+}

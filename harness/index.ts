@@ -1,0 +1,37 @@
+/**
+ * Breakwater's public API: what profiles, configs and suites may import.
+ * Everything else under harness/ is internal.
+ */
+export { defineTarget } from './config/target.ts';
+export type {
+  TargetProfile,
+  StackDefinition,
+  ServiceDefinition,
+  LinkDefinition,
+  PrincipalDefinition,
+  PrincipalInfo,
+  Credentials,
+  ResourceDefinition,
+  ResourceInstance,
+  RouteDefinition,
+  Operation,
+  DenyOracle,
+  RealtimeDefinition,
+  RealtimeRoom,
+  RealtimeEvent,
+  EgressEndpoint,
+  SloDefinition,
+  Severity,
+  SeedContext,
+  LoginContext,
+} from './config/target.ts';
+export { defineConfig, type BreakwaterConfig, type Tier, type TierPlan } from './config/config.ts';
+export { loadConfig, resolveConfig, type ResolvedConfig } from './config/load-config.ts';
+export { resolveTarget } from './config/resolve-target.ts';
+export { BreakwaterError, EXIT, type ErrorCode } from './errors.ts';
+export { startStack } from './stack/start-stack.ts';
+export type { StartedStack, StoppedStack, StackInfo, ProcessControl, StartedLink, ProviderName } from './stack/types.ts';
+export type { ToxicSpec, ToxicType } from './stack/toxiproxy.ts';
+export { runTier, type RunOptions } from './run/run-tier.ts';
+export type { RunResult, Finding, Measurement, CheckResult, Verdict } from './run/result.ts';
+export { useTarget, fillPath, authHeaders, describeFindings, type TargetContext, type HttpExchange } from './suite/use-target.ts';

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import type { Severity } from '../config/target.ts';
+import type { Tier } from '../config/config.ts';
+import type { ExitRecord } from '../stack/managed-process.ts';
+import type { ProviderName } from '../stack/types.ts';
+
+/** One broken boundary or property. The id is stable across runs: hash(check, subject). */
+export interface Finding {
+  id: string;
+  check: string;
+  suite: string;
+  severity: Severity;
+  title: string;
+  /** What was attacked: a route, an event, a link. */
+  subject: string;
+  observed: string;
+  expected: string;
+  /** Redacted request/response excerpt. */
+  excerpt?: string;
+  reproduce: { seed?: number; path?: string; command: string };
+}
+
+export interface Measurement {
+  slo: string;
+  value: number;
+  unit: string;
+  objective: number;
+  pass: boolean;
+  window: string;
+}
+
+export interface CheckResult {
+  /** `<suite file> > <test name>` */
+  name: string;
+  suite: string;
+  state: 'passed' | 'failed' | 'skipped';
+  durationMs: number;
+  /** First line of the failure, redacted. */
+  error?: string;
+  findings: number;
+}
+
+export type Verdict = 'pass' | 'blocked' | 'error';
+
+/** The one source of truth for a run: every reporter, the evidence and the gate read this. */
+export interface RunResult {
+  schemaVersion: 1;
+  runId: string;
+  tier: Tier;
+  verdict: Verdict;
+  /** Why the verdict is not pass, one line each. */
+  reasons: string[];
+  target: { name: string; provider: ProviderName; baseUrl: string; flaws: string[] };
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  tools: Record<string, string>;
+  seeds: { fastCheck: number };
+  checks: CheckResult[];
+  findings: Finding[];
+  measurements: Measurement[];
+  /** Service processes that died without being asked to. */
+  incidents: ExitRecord[];
+  teardownErrors: string[];
+}
+
+export const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 };
+
+/** Stable finding id: the same check on the same subject gives the same id in every run. */
+export function findingId(check: string, subject: string): string {
+  return createHash('sha256').update(`${check}\u0000${subject}`).digest('hex').slice(0, 16);
+}

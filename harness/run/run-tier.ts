@@ -1,0 +1,176 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Tier } from '../config/config.ts';
+import type { ResolvedConfig } from '../config/load-config.ts';
+import type { Severity } from '../config/target.ts';
+import { BreakwaterError, oneLine } from '../errors.ts';
+import { Redactor } from '../safety/redact.ts';
+import { startStack } from '../stack/start-stack.ts';
+import { discoverTools } from '../stack/tools.ts';
+import type { ProviderName, StartedStack } from '../stack/types.ts';
+import type { ProvidedRun } from '../suite/provided.ts';
+import { CollectorReporter } from './collector.ts';
+import { SEVERITY_RANK, type RunResult, type Verdict } from './result.ts';
+
+export interface RunOptions {
+  config: ResolvedConfig;
+  tier: Tier;
+  /** Output dir for this run; default `<config.out>/<run-id>`. */
+  out?: string;
+  /** Only suite files whose path contains one of these strings. */
+  suiteFilters?: string[];
+  provider?: ProviderName;
+  attachUrl?: string;
+  /** Findings at or above this severity block (exit 1). Default high. */
+  failOn?: Severity;
+  /** Fixed fast-check seed; default random (nightly) or derived from the commit (PR). */
+  seed?: number;
+  signal?: AbortSignal;
+  onStep?: (step: string) => void;
+  onProgress?: (done: number, total: number, last: string) => void;
+}
+
+function newRunId(tier: Tier): string {
+  const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '');
+  return `${tier}-${ts}-${randomBytes(3).toString('hex')}`;
+}
+
+function interrupted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new BreakwaterError('BW_INTERRUPTED', 'interrupted; the stack was stopped and nothing was left behind');
+}
+
+/** Writes JSON atomically: a reader never sees half a file. */
+export function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+/**
+ * Runs one tier end to end: start the stack, seed the world, run the tier's
+ * suites through vitest, stop the stack, and write `<out>/run.json`. Returns
+ * the run result; throws BreakwaterError for usage and infrastructure errors.
+ * On abort, everything started is stopped and no report is written.
+ */
+export async function runTier(opts: RunOptions): Promise<{ result: RunResult; outDir: string; runJson: string }> {
+  const { config, tier } = opts;
+  const runId = newRunId(tier);
+  const outDir = resolve(opts.out ?? join(config.out, runId));
+  mkdirSync(outDir, { recursive: true });
+  const startedAt = new Date();
+  const plan = config.tiers[tier];
+  const fcSeed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
+  const toolsP = discoverTools();
+
+  interrupted(opts.signal);
+  opts.onStep?.(`starting the ${opts.provider ?? config.provider} stack`);
+  const stack: StartedStack = await startStack(config, { provider: opts.provider, attachUrl: opts.attachUrl, runId, outDir, onStep: opts.onStep, signal: opts.signal });
+  const redactor = new Redactor([...stack.secrets, ...(config.target.secrets?.values ?? [])]);
+  // What was started, where: for debugging a run and for checking that teardown left nothing behind.
+  writeJsonAtomic(join(outDir, 'stack.json'), stack.info);
+  let collector: CollectorReporter | undefined;
+  let stopped: Awaited<ReturnType<StartedStack['stop']>> | undefined;
+  try {
+    interrupted(opts.signal);
+    opts.onStep?.('seeding the target');
+    let world: unknown;
+    try {
+      world = await config.target.seed({ baseUrl: stack.info.baseUrl, runId, secret: (v) => redactor.add(v) });
+    } catch (err) {
+      throw new BreakwaterError('BW_STACK_FAULT', `seeding ${config.target.name} failed: ${redactor.redact(oneLine(err))}; see ${stack.info.logDir ?? 'the target logs'}`, { cause: err });
+    }
+    interrupted(opts.signal);
+    opts.onStep?.(`running the ${tier} suites`);
+    const provided: ProvidedRun = {
+      configPath: config.configPath,
+      runId,
+      tier,
+      outDir,
+      numRuns: plan.numRuns ?? 25,
+      fcSeed,
+      stack: stack.info,
+      world,
+      secrets: redactor.values(),
+    };
+    collector = new CollectorReporter(config.rootDir, opts.onProgress);
+    await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);
+    interrupted(opts.signal);
+  } catch (err) {
+    stopped = await stack.stop();
+    throw err;
+  }
+  if (!stopped) {
+    opts.onStep?.('stopping the stack');
+    stopped = await stack.stop();
+  }
+  for (const s of collector.secrets) redactor.add(s);
+
+  const failOn = SEVERITY_RANK[opts.failOn ?? 'high'];
+  const reasons: string[] = [];
+  const blocking = collector.findings.filter((f) => SEVERITY_RANK[f.severity] >= failOn);
+  for (const f of blocking) reasons.push(`${f.severity} finding ${f.id}: ${f.title}`);
+  const errored = collector.checks.filter((c) => c.state === 'failed' && c.findings === 0);
+  for (const c of errored) reasons.push(`check failed without a finding: ${c.name}: ${c.error}`);
+  for (const e of collector.errors) reasons.push(`suite error: ${e}`);
+  for (const i of stopped.incidents) reasons.push(`service ${i.service} died during the run (exit ${i.code ?? i.signal})`);
+  if (collector.checks.length === 0 && collector.errors.length === 0) reasons.push(`tier ${tier} ran no checks`);
+  const verdict: Verdict =
+    stopped.incidents.length || errored.length || collector.errors.length || collector.checks.length === 0 ? 'error' : blocking.length ? 'blocked' : 'pass';
+
+  const tools = Object.fromEntries((await toolsP).filter((t) => t.found && t.version).map((t) => [t.name, t.version!]));
+  const finishedAt = new Date();
+  const result: RunResult = redactor.redactDeep({
+    schemaVersion: 1,
+    runId,
+    tier,
+    verdict,
+    reasons,
+    target: { name: config.target.name, provider: stack.info.provider, baseUrl: stack.info.baseUrl, flaws: (process.env.TARGET_FLAWS ?? '').split(',').filter(Boolean) },
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    tools,
+    seeds: { fastCheck: fcSeed },
+    checks: collector.checks,
+    findings: collector.findings,
+    measurements: [],
+    incidents: stopped.incidents,
+    teardownErrors: stopped.teardownErrors,
+  } satisfies RunResult);
+  const runJson = join(outDir, 'run.json');
+  writeJsonAtomic(runJson, result);
+  return { result, outDir, runJson };
+}
+
+async function runSuites(config: ResolvedConfig, include: string[], filters: string[], provided: ProvidedRun, collector: CollectorReporter, signal?: AbortSignal): Promise<void> {
+  const { createVitest } = await import('vitest/node');
+  const vitest = await createVitest(
+    'test',
+    {
+      config: false,
+      root: config.rootDir,
+      watch: false,
+      include,
+      reporters: [collector],
+      provide: { breakwater: provided },
+      pool: 'forks',
+      maxWorkers: 2,
+      testTimeout: 120_000,
+      hookTimeout: 120_000,
+      passWithNoTests: true,
+      silent: true,
+    } as never,
+    { logLevel: 'silent', configFile: false } as never,
+  );
+  const onAbort = () => void vitest.cancelCurrentRun('keyboard-input');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await vitest.start(filters.length ? filters : undefined);
+  } catch (err) {
+    throw new BreakwaterError('BW_SUITES_FAILED_TO_RUN', `vitest could not run the suites: ${oneLine(err)}`, { cause: err });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await vitest.close();
+  }
+}

@@ -1,0 +1,34 @@
+import type { Tier } from '../config/config.ts';
+import type { StackInfo } from '../stack/types.ts';
+
+/** What the runner hands to suite files through vitest's provide/inject. JSON only. */
+export interface ProvidedRun {
+  configPath: string;
+  runId: string;
+  tier: Tier;
+  outDir: string;
+  numRuns: number;
+  fcSeed: number;
+  stack: StackInfo;
+  world: unknown;
+  /** Secrets known to the runner (generated ones, seed passwords): suites must redact them too. */
+  secrets: string[];
+}
+
+export interface FindingMeta {
+  findings: import('../run/result.ts').Finding[];
+  /** Credentials seen by this test, so the runner can redact every artifact. */
+  secrets: string[];
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    breakwater: ProvidedRun;
+  }
+}
+
+declare module '@vitest/runner' {
+  interface TaskMeta {
+    breakwater?: FindingMeta;
+  }
+}

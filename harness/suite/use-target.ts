@@ -1,0 +1,176 @@
+import { inject, type TestContext } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import type { Credentials, PrincipalInfo, ResourceInstance, Severity, TargetProfile } from '../config/target.ts';
+import { resolveConfig } from '../config/load-config.ts';
+import { Redactor } from '../safety/redact.ts';
+import { findingId, type Finding } from '../run/result.ts';
+import type { ProvidedRun } from './provided.ts';
+import './provided.ts';
+
+export interface HttpExchange {
+  method: string;
+  url: string;
+  status: number;
+  body: unknown;
+  text: string;
+  headers: Headers;
+  durationMs: number;
+}
+
+/** What a suite works with: the profile, the started stack, the seeded world, and helpers. */
+export interface TargetContext {
+  profile: TargetProfile;
+  run: ProvidedRun;
+  baseUrl: string;
+  world: any;
+  redactor: Redactor;
+  principals: PrincipalInfo[];
+  /** Logs a principal in (cached per file); credentials are registered as secrets. */
+  credentials(principal: string): Promise<Credentials>;
+  /** Sends a request as a principal (or anonymously with `null`) through the entry link. */
+  request(principal: string | null, init: { method: string; path: string; body?: unknown; contentType?: string; headers?: Record<string, string> }): Promise<HttpExchange>;
+  /** Whether a response counts as denied under the profile's deny oracle. */
+  isDenied(ex: Pick<HttpExchange, 'status' | 'body'>): boolean;
+  /** Seeds an instance of a resource as its owner. */
+  createInstance(resource: string): Promise<ResourceInstance>;
+  /** Records a finding on the running test. Returns it. */
+  report(task: TestContext['task'], f: Omit<Finding, 'id' | 'severity' | 'reproduce'> & { severity: Severity; reproduce?: Partial<Finding['reproduce']> }): Finding;
+}
+
+let cached: Promise<TargetContext> | undefined;
+
+/** Fills `{param}` placeholders. */
+export function fillPath(path: string, params: Record<string, string>): string {
+  return path.replace(/\{([A-Za-z0-9_]+)\}/g, (_, k: string) => {
+    const v = params[k];
+    if (v === undefined) throw new Error(`route ${path} needs "{${k}}" but the instance has no such param (params: ${Object.keys(params).join(', ')})`);
+    return encodeURIComponent(v);
+  });
+}
+
+function cookieHeader(c: Record<string, string>): string {
+  return Object.entries(c)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('; ');
+}
+
+/** Applies credentials to request headers. */
+export function authHeaders(cred: Credentials | undefined): Record<string, string> {
+  if (!cred) return {};
+  const h: Record<string, string> = { ...(cred.headers ?? {}) };
+  if (cred.cookies && Object.keys(cred.cookies).length) h.cookie = cookieHeader(cred.cookies);
+  return h;
+}
+
+export function credentialSecrets(cred: Credentials): string[] {
+  const out: string[] = [];
+  for (const v of Object.values(cred.headers ?? {})) out.push(v, v.replace(/^\S+\s+/, ''));
+  out.push(...Object.values(cred.cookies ?? {}), ...Object.values(cred.query ?? {}));
+  return out;
+}
+
+async function build(): Promise<TargetContext> {
+  const run = inject('breakwater');
+  if (!run) throw new Error('useTarget() runs only inside `breakwater run` (no provided run context)');
+  const mod = (await import(pathToFileURL(run.configPath).href)) as { default: unknown };
+  const config = resolveConfig(mod.default, run.configPath);
+  const profile = config.target;
+  const redactor = new Redactor([...run.secrets, ...(profile.secrets?.values ?? [])]);
+  const creds = new Map<string, Promise<Credentials>>();
+  const pendingSecrets: string[] = [];
+  const baseUrl = run.stack.baseUrl;
+
+  const credentials = (name: string) => {
+    let p = creds.get(name);
+    if (!p) {
+      const def = profile.principals[name];
+      if (!def) throw new Error(`no principal "${name}" in profile ${profile.name}`);
+      p = def.login({ baseUrl, world: run.world, runId: run.runId }).then((c) => {
+        for (const s of credentialSecrets(c)) {
+          redactor.add(s);
+          pendingSecrets.push(s);
+        }
+        return c;
+      });
+      creds.set(name, p);
+    }
+    return p;
+  };
+
+  const request: TargetContext['request'] = async (principal, init) => {
+    const cred = principal ? await credentials(principal) : undefined;
+    const headers: Record<string, string> = { ...authHeaders(cred), ...(init.headers ?? {}) };
+    let body: BodyInit | undefined;
+    if (init.body !== undefined) {
+      if (init.contentType && init.contentType !== 'application/json') {
+        body = typeof init.body === 'string' || init.body instanceof Uint8Array ? (init.body as BodyInit) : JSON.stringify(init.body);
+        headers['content-type'] = init.contentType;
+      } else {
+        body = JSON.stringify(init.body);
+        headers['content-type'] = 'application/json';
+      }
+    }
+    const url = baseUrl + init.path;
+    const started = performance.now();
+    const res = await fetch(url, { method: init.method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(15_000) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON */
+    }
+    return { method: init.method, url, status: res.status, body: parsed, text, headers: res.headers, durationMs: performance.now() - started };
+  };
+
+  const isDenied: TargetContext['isDenied'] = (ex) => profile.deny.statuses.includes(ex.status) || (ex.status < 300 && !!profile.deny.emptyBody?.(ex.body));
+
+  return {
+    profile,
+    run,
+    baseUrl,
+    world: run.world,
+    redactor,
+    principals: Object.entries(profile.principals).map(([name, p]) => ({ name, tenant: p.tenant, role: p.role, kind: p.kind, scopes: p.scopes ?? [] })),
+    credentials,
+    request,
+    isDenied,
+    async createInstance(resource) {
+      const def = profile.resources[resource];
+      if (!def) throw new Error(`no resource "${resource}" in profile ${profile.name}`);
+      return def.create({ baseUrl, world: run.world, runId: run.runId, as: credentials });
+    },
+    report(task, f) {
+      const severity = profile.severity?.[f.check] ?? f.severity;
+      const finding: Finding = {
+        ...f,
+        id: findingId(f.check, f.subject),
+        severity,
+        excerpt: f.excerpt ? redactor.redact(f.excerpt).slice(0, 2000) : undefined,
+        observed: redactor.redact(f.observed),
+        reproduce: {
+          ...f.reproduce,
+          command: f.reproduce?.command ?? `npx breakwater run --tier ${run.tier} --suite ${f.suite}`,
+        },
+      };
+      task.meta.breakwater ??= { findings: [], secrets: [] };
+      task.meta.breakwater.findings.push(finding);
+      task.meta.breakwater.secrets.push(...pendingSecrets.splice(0));
+      return finding;
+    },
+  };
+}
+
+/**
+ * The suite's view of the run. Call once at the top of a suite file:
+ * `const target = await useTarget()`. Cached per worker.
+ */
+export function useTarget(): Promise<TargetContext> {
+  cached ??= build();
+  return cached;
+}
+
+/** Formats findings into one assertion message. */
+export function describeFindings(findings: Finding[]): string {
+  return findings.map((f) => `[${f.severity}] ${f.check} ${f.subject}: observed ${f.observed}, expected ${f.expected}`).join('\n');
+}
