@@ -17,6 +17,16 @@ export default defineConfig({
           pool: 'forks',
         },
       },
+      {
+        test: {
+          name: 'harness',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/fixtures/**'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          pool: 'forks',
+        },
+      },
     ],
   },
 });
