@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOwnRedis, type OwnRedis } from './support/own-redis.ts';
 import { lockTable, requestWithin, sleep, storedMessageIds, within } from './support/probe.ts';
+import { migratedDatabase } from './support/migrated-database.ts';
 import { seed, type Seeded } from './support/seed.ts';
 import { startTarget, type RunningTarget } from './support/target.ts';
 
@@ -14,13 +15,14 @@ let tokenInLogs: RunningTarget;
 let redis: OwnRedis;
 
 beforeAll(async () => {
-  redis = await startOwnRedis();
+  const [ownRedis, ...dbs] = await Promise.all([startOwnRedis(), migratedDatabase(), migratedDatabase(), migratedDatabase(), migratedDatabase()]);
+  redis = ownRedis;
   const env = { DEPENDENCY_TIMEOUT_MS: String(TIMEOUT_MS) };
   [ackFlaw, noDbTimeout, noRedisReconnect, tokenInLogs] = await Promise.all([
-    startTarget({ env, flaws: ['ack-before-commit'] }),
-    startTarget({ env, flaws: ['no-db-timeout'] }),
-    startTarget({ env: { ...env, REDIS_URL: redis.url }, flaws: ['no-redis-reconnect'] }),
-    startTarget({ env, flaws: ['token-in-logs'] }),
+    startTarget({ databaseUrl: dbs[0], env, flaws: ['ack-before-commit'] }),
+    startTarget({ databaseUrl: dbs[1], env, flaws: ['no-db-timeout'] }),
+    startTarget({ databaseUrl: dbs[2], env: { ...env, REDIS_URL: redis.url }, flaws: ['no-redis-reconnect'] }),
+    startTarget({ databaseUrl: dbs[3], env, flaws: ['token-in-logs'] }),
   ]);
 });
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpError } from '../src/errors.ts';
 import { startOwnRedis, type OwnRedis } from './support/own-redis.ts';
 import { lockTable, requestWithin, sleep, storedMessageIds, within } from './support/probe.ts';
+import { migratedDatabase } from './support/migrated-database.ts';
 import { seed, type Seeded } from './support/seed.ts';
 import { startTarget, type RunningTarget } from './support/target.ts';
 
@@ -16,11 +17,12 @@ let user: Seeded;
 let userDefaults: Seeded;
 
 beforeAll(async () => {
-  redis = await startOwnRedis();
+  const [ownRedis, db1, db2] = await Promise.all([startOwnRedis(), migratedDatabase(), migratedDatabase()]);
+  redis = ownRedis;
   [clean, cleanDefaults, onOwnRedis] = await Promise.all([
-    startTarget({ env: { DEPENDENCY_TIMEOUT_MS: String(TIMEOUT_MS) } }),
+    startTarget({ databaseUrl: db1, env: { DEPENDENCY_TIMEOUT_MS: String(TIMEOUT_MS) } }),
     startTarget(),
-    startTarget({ env: { REDIS_URL: redis.url, DEPENDENCY_TIMEOUT_MS: String(TIMEOUT_MS) } }),
+    startTarget({ databaseUrl: db2, env: { REDIS_URL: redis.url, DEPENDENCY_TIMEOUT_MS: String(TIMEOUT_MS) } }),
   ]);
   [user, userDefaults] = await Promise.all([seed(clean), seed(cleanDefaults)]);
 });
