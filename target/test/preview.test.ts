@@ -53,6 +53,14 @@ describe('POST /previews on the clean target', () => {
     expect(res.body.error).toBe('fetch_failed');
   });
 
+  it('gives up on a page that does not finish within 3 s with 502 fetch_failed', async () => {
+    const started = Date.now();
+    const res = await preview(`${origin.url}/slow`);
+    expect(res).toMatchObject({ status: 502, body: { error: 'fetch_failed' } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('needs a token', async () => {
     expect((await preview(`${origin.url}/`, null)).status).toBe(401);
   });

@@ -9,7 +9,10 @@ export interface Canary {
   close(): Promise<void>;
 }
 
-/** A loopback server standing in for a public site: `/` has a title, `/to?u=` redirects there (302). */
+/**
+ * A loopback server standing in for a public site: `/` has a title, `/to?u=` redirects (302),
+ * `/loop` redirects forever, `/big` sends 2 MiB, `/slow` never finishes its body.
+ */
 export interface Origin {
   url: string;
   close(): Promise<void>;
@@ -50,6 +53,12 @@ export async function startOrigin(title = 'Public &amp; allowed page'): Promise<
     }
     if (u.pathname === '/loop') {
       res.writeHead(302, { location: '/loop' }).end();
+      return;
+    }
+    if (u.pathname === '/slow') {
+      // Headers at once, then a body that never ends: only the overall deadline stops the fetch.
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.write('<html><head>');
       return;
     }
     if (u.pathname === '/big') {
