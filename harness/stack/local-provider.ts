@@ -146,7 +146,7 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
 
   try {
     opts.onStep?.('starting toxiproxy');
-    const toxi = await startToxiproxyServer(toxiBin, join(logDir, 'toxiproxy.log'));
+    const toxi = await startToxiproxyServer(toxiBin, join(logDir, 'toxiproxy.log'), opts.runId);
     track(toxi.process);
     toxiproxy = toxi.control;
 
@@ -177,6 +177,7 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
         const dataDir = join(workDir, `${name}-data`);
         const proc = new ManagedProcess({
           name,
+          runId: opts.runId,
           command: join(pgBin, 'postgres'),
           args: ['-D', dataDir, '-p', String(port), '-k', workDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
           uid: owner?.uid,
@@ -199,6 +200,7 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
       if (s.kind === 'redis') {
         const proc = new ManagedProcess({
           name,
+          runId: opts.runId,
           command: redisBin,
           args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--dir', workDir],
           logFile,
@@ -214,7 +216,7 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
       }
       const [command, ...args] = ps.command;
       const cwd = ps.cwd ? (isAbsolute(ps.cwd) ? ps.cwd : resolve(opts.rootDir, ps.cwd)) : opts.rootDir;
-      const proc = new ManagedProcess({ name, command: command!, args, cwd, env: childEnv, logFile });
+      const proc = new ManagedProcess({ name, runId: opts.runId, command: command!, args, cwd, env: childEnv, logFile });
       const timeout = ps.health.timeoutMs ?? 30_000;
       return { name, kind: 'process', port, proc, ready: () => poll(`service "${name}"`, timeout, proc, () => httpOk(`http://127.0.0.1:${port}${ps.health.path}`), opts.signal) };
     };

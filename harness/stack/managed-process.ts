@@ -35,9 +35,32 @@ export function processTree(root: number): number[] {
   return out;
 }
 
+/** Every process a stack starts carries this variable, set to the run id, so leftovers can be found. */
+export const STACK_ENV_MARKER = 'BREAKWATER_STACK';
+
+/** Pids of live processes whose environment carries the marker for this run id (readable for own and, as root, all processes). */
+export function processesOfStack(runId: string): number[] {
+  const needle = Buffer.from(`${STACK_ENV_MARKER}=${runId}\0`);
+  const out: number[] = [];
+  for (const e of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const env = readFileSync(`/proc/${e}/environ`);
+      if (env.includes(needle)) {
+        const state = readFileSync(`/proc/${e}/stat`, 'utf8');
+        if (state.slice(state.lastIndexOf(')') + 2)[0] !== 'Z') out.push(Number(e));
+      }
+    } catch {
+      /* gone or not readable */
+    }
+  }
+  return out;
+}
+
 export interface ProcessSpec {
   /** Service name, for messages. */
   name: string;
+  /** Run id of the stack that owns the process; exported as BREAKWATER_STACK. */
+  runId?: string;
   command: string;
   args: string[];
   cwd?: string;
@@ -93,7 +116,7 @@ export class ManagedProcess {
       this.#expectExit = false;
       const child = spawn(this.spec.command, this.spec.args, {
         cwd: this.spec.cwd,
-        env: this.spec.env,
+        env: this.spec.runId ? { ...(this.spec.env ?? process.env), [STACK_ENV_MARKER]: this.spec.runId } : this.spec.env,
         uid: this.spec.uid,
         gid: this.spec.gid,
         detached: true,

@@ -66,9 +66,9 @@ export class ToxiproxyControl {
 }
 
 /** Starts a real `toxiproxy-server` on a free loopback port and waits for its API. */
-export async function startToxiproxyServer(binary: string, logFile: string): Promise<{ process: ManagedProcess; control: ToxiproxyControl }> {
+export async function startToxiproxyServer(binary: string, logFile: string, runId?: string): Promise<{ process: ManagedProcess; control: ToxiproxyControl }> {
   const port = await freePort();
-  const proc = new ManagedProcess({ name: 'toxiproxy', command: binary, args: ['-host', '127.0.0.1', '-port', String(port)], logFile });
+  const proc = new ManagedProcess({ name: 'toxiproxy', runId, command: binary, args: ['-host', '127.0.0.1', '-port', String(port)], logFile });
   proc.start();
   const control = new ToxiproxyControl(`http://127.0.0.1:${port}`);
   const deadline = Date.now() + 10_000;
