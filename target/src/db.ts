@@ -19,7 +19,9 @@ export function isDependencyError(err: unknown): boolean {
 
 export class Database {
   readonly pool: pg.Pool;
+  readonly #connectionString: string;
   constructor(config: TargetConfig, private readonly log: Logger) {
+    this.#connectionString = config.databaseUrl;
     const timeouts = config.flaws.has('no-db-timeout')
       ? {}
       : {
@@ -68,9 +70,14 @@ export class Database {
     await this.query('SELECT 1');
   }
 
-  /** Applies pending migrations under an advisory lock, so several instances can start at once. */
+  /**
+   * Applies pending migrations under an advisory lock, so several instances can
+   * start at once. Uses its own connection: a migration (or waiting for another
+   * instance's) may take longer than the per-request timeout.
+   */
   async migrate(): Promise<void> {
-    const client = await this.pool.connect();
+    const client = new pg.Client({ connectionString: this.#connectionString, connectionTimeoutMillis: 30_000, statement_timeout: 120_000 });
+    await client.connect();
     try {
       await client.query('SELECT pg_advisory_lock(727274)');
       await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
@@ -87,7 +94,7 @@ export class Database {
       }
     } finally {
       await client.query('SELECT pg_advisory_unlock(727274)').catch(() => {});
-      client.release();
+      await client.end().catch(() => {});
     }
   }
 
