@@ -8,6 +8,8 @@ export interface BusEvent {
   scope: { channelId: string } | { userId: string } | { control: true };
   /** Tenant of the event, used by the WebSocket layer's isolation. */
   tenantId?: string;
+  /** A user whose sockets must not receive a channel-scoped event (the sender of a typing notice). */
+  excludeUserId?: string;
   event: Record<string, unknown>;
 }
 
