@@ -23,6 +23,8 @@ export interface BreakwaterConfig {
   attach?: { baseUrl: string; toxiproxyUrl?: string };
   /** Hosts traffic may go to. Default loopback only. */
   allowlist?: string[];
+  /** Directory that suite globs and relative service `cwd`s resolve against. Default: the config file's directory. */
+  root?: string;
   /** Output root; each run writes to `<out>/<run-id>/` unless `--out` is given. Default `reports`. */
   out?: string;
   tiers?: Partial<Record<Tier, TierPlan>>;

@@ -24,6 +24,7 @@ const configSchema = z
     provider: z.enum(['local', 'compose', 'attach']).optional(),
     attach: z.object({ baseUrl: z.string().url('must be a URL'), toxiproxyUrl: z.string().url('must be a URL').optional() }).strict().optional(),
     allowlist: z.array(z.string().min(1)).optional(),
+    root: z.string().min(1).optional(),
     out: z.string().min(1).optional(),
     tiers: z
       .object(Object.fromEntries(TIERS.map((t) => [t, z.object({ suites: z.array(z.string().min(1)), scenarios: z.array(z.string()).optional(), numRuns: z.number().int().positive().optional() }).strict().optional()])))
@@ -65,7 +66,7 @@ export function resolveConfig(raw: unknown, configPath: string): ResolvedConfig 
   const tiers = Object.fromEntries(TIERS.map((t) => [t, { ...DEFAULT_TIERS[t], ...cfg.tiers?.[t] }])) as ResolvedConfig['tiers'];
   return {
     configPath,
-    rootDir: dirname(configPath),
+    rootDir: resolve(dirname(configPath), cfg.root ?? '.'),
     target,
     provider: cfg.provider ?? 'local',
     attach: cfg.attach,

@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Tier } from '../config/config.ts';
 import type { ResolvedConfig } from '../config/load-config.ts';
@@ -32,6 +32,12 @@ export interface RunOptions {
 }
 
 function newRunId(tier: Tier): string {
+  // CI shards and tests may name the run; it must stay a safe file name.
+  const given = process.env.BREAKWATER_RUN_ID;
+  if (given) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$/.test(given)) throw new BreakwaterError('BW_USAGE', `BREAKWATER_RUN_ID "${given}" must be letters, digits, "_", "." or "-" (at most 81)`);
+    return given;
+  }
   const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '');
   return `${tier}-${ts}-${randomBytes(3).toString('hex')}`;
 }
@@ -105,6 +111,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     stopped = await stack.stop();
   }
   for (const s of collector.secrets) redactor.add(s);
+  redactLogs(stack.info.logDir, redactor);
 
   const failOn = SEVERITY_RANK[opts.failOn ?? 'high'];
   const reasons: string[] = [];
@@ -141,6 +148,17 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   const runJson = join(outDir, 'run.json');
   writeJsonAtomic(runJson, result);
   return { result, outDir, runJson };
+}
+
+/** Captured service logs are artifacts too: rewrite them with every secret of the run redacted. */
+function redactLogs(dir: string | undefined, redactor: Redactor): void {
+  if (!dir || !existsSync(dir)) return;
+  for (const f of readdirSync(dir)) {
+    const path = join(dir, f);
+    const text = readFileSync(path, 'utf8');
+    const clean = redactor.redact(text);
+    if (clean !== text) writeFileSync(path, clean);
+  }
 }
 
 async function runSuites(config: ResolvedConfig, include: string[], filters: string[], provided: ProvidedRun, collector: CollectorReporter, signal?: AbortSignal): Promise<void> {

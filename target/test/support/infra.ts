@@ -37,16 +37,6 @@ export function pgBinDir(): string {
   throw new Error('Postgres server binaries not found under /usr/lib/postgresql; run scripts/install-tools.sh');
 }
 
-function asUnprivileged(cmd: string, args: string[]): [string, string[]] {
-  if (userInfo().uid !== 0) return [cmd, args];
-  let user = 'nobody';
-  try {
-    execFileSync('id', ['-u', 'breakwater'], { stdio: 'ignore' });
-    user = 'breakwater';
-  } catch {}
-  return ['runuser', ['-u', user, '--', cmd, ...args]];
-}
-
 function unprivilegedOwner(): { uid: number; gid: number } | null {
   if (userInfo().uid !== 0) return null;
   for (const user of ['breakwater', 'nobody']) {
@@ -86,13 +76,14 @@ export async function startInfra(): Promise<Infra> {
   const owner = unprivilegedOwner();
   if (owner) chownSync(dir, owner.uid, owner.gid);
   const pgData = join(dir, 'pg');
-  const [initCmd, initArgs] = asUnprivileged(join(bin, 'initdb'), ['-D', pgData, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-  execFileSync(initCmd, initArgs, { stdio: 'ignore' });
+  // Postgres runs as the unprivileged owner directly (spawn's uid/gid), not through runuser/su,
+  // so that signals reach the postmaster itself and stopping it really stops it.
+  const ids = owner ? { uid: owner.uid, gid: owner.gid } : {};
+  execFileSync(join(bin, 'initdb'), ['-D', pgData, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], { stdio: 'ignore', ...ids });
   const pgPort = await freePort();
-  const [pgCmd, pgArgs] = asUnprivileged(join(bin, 'postgres'), [
+  const pg = spawn(join(bin, 'postgres'), [
     '-D', pgData, '-p', String(pgPort), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300',
-  ]);
-  const pg = spawn(pgCmd, pgArgs, { stdio: 'ignore' });
+  ], { stdio: 'ignore', ...ids });
   const redisPort = await freePort();
   const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const { default: pgLib } = await import('pg');
