@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { BreakwaterError, EXIT, oneLine } from '../errors.ts';
-import { runCommand } from './run-command.ts';
+import { INTERRUPT_EXIT, interruptController, runCommand, type Interrupts } from './run-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { setupCommand } from './setup-command.ts';
 import { startCommand } from './start-command.ts';
@@ -13,7 +13,7 @@ function positiveInt(v: string): number {
 }
 
 /** Builds the `breakwater` program. Exported for tests. */
-export function program(): Command {
+export function program(intr: Interrupts): Command {
   const cli = new Command('breakwater')
     .description('Chaos and boundary regression harness: attacks a stack, writes evidence, gates releases.')
     .version('0.1.0')
@@ -36,7 +36,7 @@ export function program(): Command {
       .option('--attach <url>', 'run against an already running stack (implies --provider attach)')
       .addOption(new Option('--fail-on <severity>', 'lowest severity that blocks').choices(['critical', 'high', 'medium', 'low']).default('high'))
       .option('--seed <n>', 'fast-check seed', positiveInt),
-  ).action(async (opts) => runCommand(opts));
+  ).action(async (opts) => runCommand(opts, intr));
 
   cli
     .command('doctor')
@@ -54,14 +54,17 @@ export function program(): Command {
       .command('start')
       .description('quick start: set up what is missing, run the PR tier against the reference stack, print the verdict')
       .option('-o, --out <dir>', 'output directory'),
-  ).action(async (opts) => startCommand(opts));
+  ).action(async (opts) => startCommand(opts, intr));
 
   return cli;
 }
 
 /** Runs the CLI and returns the exit code. Never throws; errors become one line on stderr. */
-export async function main(argv: string[]): Promise<number> {
-  const cli = program();
+export async function main(argv: string[], boot: { early?: NodeJS.Signals[]; stopEarly?: () => void } = {}): Promise<number> {
+  // From here on this controller owns SIGINT/SIGTERM; signals caught while loading are replayed into it.
+  const intr = interruptController(boot.early);
+  boot.stopEarly?.();
+  const cli = program(intr);
   let code: number = EXIT.pass;
   try {
     await cli.parseAsync(argv);
@@ -72,6 +75,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${pc.red('breakwater:')} ${err.message.replace(/^error: /, '')} (see breakwater --help)\n`);
       return EXIT.usage;
     }
+    if (intr.received()) {
+      process.stderr.write('breakwater: interrupted; nothing was left behind\n');
+      return INTERRUPT_EXIT[intr.received()!]!;
+    }
     if (err instanceof BreakwaterError) {
       process.stderr.write(`${pc.red('breakwater:')} ${err.message} [${err.code}]\n`);
       return err.exitCode;
@@ -79,6 +86,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${pc.red('breakwater:')} internal error: ${oneLine(err)}; please report it with the command you ran\n`);
     if (process.env.BREAKWATER_DEBUG) console.error(err);
     return EXIT.infra;
+  } finally {
+    intr.dispose();
   }
   return code;
 }

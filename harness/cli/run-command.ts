@@ -22,17 +22,23 @@ export interface RunCommandOptions {
   seed?: number;
 }
 
-/**
- * Aborts on the first SIGINT or SIGTERM so the run can stop its stack; a
- * second signal is reported but cleanup still finishes.
- */
-export function interruptController(onSignal?: (sig: NodeJS.Signals) => void): { signal: AbortSignal; received: () => NodeJS.Signals | undefined; dispose(): void } {
+/** Aborts on the first SIGINT or SIGTERM so the run can stop its stack; a second signal is reported but cleanup still finishes. */
+export interface Interrupts {
+  signal: AbortSignal;
+  received(): NodeJS.Signals | undefined;
+  /** Called on the first signal (e.g. to show progress). */
+  onSignal(fn: (sig: NodeJS.Signals) => void): void;
+  dispose(): void;
+}
+
+export function interruptController(early: NodeJS.Signals[] = []): Interrupts {
   const ac = new AbortController();
   let got: NodeJS.Signals | undefined;
+  let listener: ((sig: NodeJS.Signals) => void) | undefined;
   const handler = (sig: NodeJS.Signals) => {
     if (!got) {
       got = sig;
-      onSignal?.(sig);
+      listener?.(sig);
       ac.abort();
     } else {
       process.stderr.write('breakwater: still stopping the stack; it will be gone in a few seconds\n');
@@ -40,15 +46,21 @@ export function interruptController(onSignal?: (sig: NodeJS.Signals) => void): {
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  for (const sig of early) handler(sig);
   return {
     signal: ac.signal,
     received: () => got,
+    onSignal(fn) {
+      listener = fn;
+    },
     dispose() {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
     },
   };
 }
+
+export const INTERRUPT_EXIT: Record<string, number> = { SIGINT: EXIT.interrupted, SIGTERM: 143 };
 
 export const VERDICT_EXIT: Record<RunResult['verdict'], number> = { pass: EXIT.pass, blocked: EXIT.blocked, error: EXIT.infra };
 
@@ -68,10 +80,11 @@ export function printSummary(result: RunResult, runJson: string): void {
 }
 
 /** `breakwater run`. Sets process.exitCode: 0 pass, 1 blocked, 2 usage, 3 infrastructure, 130/143 interrupted. */
-export async function runCommand(opts: RunCommandOptions): Promise<void> {
+export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Promise<void> {
   const progress = new Progress(process.stderr, false);
-  const intr = interruptController((sig) => progress.step(`${sig} received: stopping the stack`));
+  intr.onSignal((sig) => progress.step(`${sig} received: stopping the stack`));
   try {
+    if (intr.signal.aborted) throw new BreakwaterError('BW_INTERRUPTED', 'interrupted before the run started');
     const config = await loadConfig(opts.config);
     const { result, runJson, outDir } = await runTier({
       config,
@@ -107,11 +120,9 @@ export async function runCommand(opts: RunCommandOptions): Promise<void> {
     const sig = intr.received();
     if (sig || (err instanceof BreakwaterError && err.code === 'BW_INTERRUPTED')) {
       process.stderr.write('breakwater: interrupted; the stack was stopped and nothing was left behind\n');
-      process.exitCode = sig === 'SIGTERM' ? 143 : EXIT.interrupted;
+      process.exitCode = INTERRUPT_EXIT[sig ?? 'SIGINT'];
       return;
     }
     throw err;
-  } finally {
-    intr.dispose();
   }
 }

@@ -163,6 +163,7 @@ function redactLogs(dir: string | undefined, redactor: Redactor): void {
 
 async function runSuites(config: ResolvedConfig, include: string[], filters: string[], provided: ProvidedRun, collector: CollectorReporter, signal?: AbortSignal): Promise<void> {
   const { createVitest } = await import('vitest/node');
+  const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
   const vitest = await createVitest(
     'test',
     {
@@ -181,6 +182,11 @@ async function runSuites(config: ResolvedConfig, include: string[], filters: str
     } as never,
     { logLevel: 'silent', configFile: false } as never,
   );
+  // Workaround: vitest's logger adds SIGINT/SIGTERM listeners that call process.exit(),
+  // which would cut our teardown short. The runner owns signals, so they are removed.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    for (const l of process.listeners(sig)) if (!before[sig].includes(l)) process.off(sig, l);
+  }
   const onAbort = () => void vitest.cancelCurrentRun('keyboard-input');
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
