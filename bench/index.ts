@@ -1,4 +1,5 @@
 import { printResults } from './print.ts';
+import { benchStack } from './stack.ts';
 import { benchTarget } from './target.ts';
 import type { Bench, BenchResult } from './types.ts';
 
@@ -9,7 +10,10 @@ import type { Bench, BenchResult } from './types.ts';
  * `npm run bench -- <name>...` runs only the named ones. Exits 1 when a bench
  * fails or a figure misses its goal, 2 on an unknown bench name.
  */
-export const BENCHES: Bench[] = [{ name: 'target', run: benchTarget }];
+export const BENCHES: Bench[] = [
+  { name: 'target', run: benchTarget },
+  { name: 'stack', run: benchStack },
+];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { DestinationStream } from 'pino';
 import { Auth, bearer, type Principal } from './auth.ts';
@@ -61,7 +61,7 @@ export async function buildApp(config: TargetConfig, options: BuildOptions = {})
   const services: Services = { config, log, db, redis, sub, auth, membership, messages, bus, metrics };
 
   const app = Fastify({
-    loggerInstance: log,
+    loggerInstance: log as FastifyBaseLogger,
     bodyLimit: 2 * 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
