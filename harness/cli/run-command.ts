@@ -91,6 +91,7 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
       tier: opts.tier,
       out: opts.out,
       suiteFilters: opts.suite,
+      scenarios: opts.scenario,
       provider: opts.attach ? 'attach' : opts.provider,
       attachUrl: opts.attach,
       failOn: opts.failOn,

@@ -20,6 +20,8 @@ export interface RunOptions {
   out?: string;
   /** Only suite files whose path contains one of these strings. */
   suiteFilters?: string[];
+  /** Only these chaos scenarios of the tier. */
+  scenarios?: string[];
   provider?: ProviderName;
   attachUrl?: string;
   /** Findings at or above this severity block (exit 1). Default high. */
@@ -63,10 +65,16 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   const { config, tier } = opts;
   const runId = newRunId(tier);
   const outDir = resolve(opts.out ?? join(config.out, runId));
-  mkdirSync(outDir, { recursive: true });
   const startedAt = new Date();
   const plan = config.tiers[tier];
   const fcSeed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
+  const known = plan.scenarios ?? [];
+  for (const name of opts.scenarios ?? []) {
+    if (!known.includes(name)) {
+      throw new BreakwaterError('BW_USAGE', `no scenario "${name}" in the ${tier} tier (${known.length ? `scenarios: ${known.join(', ')}` : 'it has none'}); list it under tiers.${tier}.scenarios in the config`);
+    }
+  }
+  mkdirSync(outDir, { recursive: true });
   const toolsP = discoverTools();
 
   interrupted(opts.signal);
