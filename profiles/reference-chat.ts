@@ -227,6 +227,18 @@ const rtcSignalArbitrary = fc.oneof(
 /** A delivered object payload is matched by its JSON text, which a JSON round trip preserves. */
 const json = (v: unknown) => (v === undefined ? undefined : JSON.stringify(v));
 
+// ── throwaway principals for suspension and revocation checks ─────────────────
+
+/** Registers a fresh user and adds it to acme as a member; returns its id and a token obtained before anything is taken away. */
+async function throwawayMember(ctx: CreateCtx, handle: string): Promise<{ id: string; token: string }> {
+  const email = `${handle}.${randomBytes(4).toString('hex')}.${slug(ctx.runId)}@example.test`;
+  const password = randomBytes(18).toString('base64url');
+  const { userId } = await call<{ userId: string }>(ctx.baseUrl, 'POST', '/auth/register', { body: { email, password, displayName: handle }, expect: 201 });
+  await as(ctx, 'acmeOwner', 'POST', `/tenants/${ctx.world.tenants.acme.id}/members`, { body: { email, role: 'member' }, expect: 201 });
+  const { token } = await login(ctx.baseUrl, { email, password });
+  return { id: userId, token };
+}
+
 // ── the profile ───────────────────────────────────────────────────────────────
 
 export default defineTarget<ChatWorld>({
@@ -358,6 +370,7 @@ export default defineTarget<ChatWorld>({
           contentType: 'text/plain',
         },
       },
+      check: 'isolation.uploads',
       policy(p, op, i) {
         if (op === 'list' || op === 'read') return allow(hasScope(p, 'uploads:read') && readsChannel(p, i));
         if (op === 'create') return allow(hasScope(p, 'uploads:write') && readsChannel(p, i));
@@ -433,18 +446,21 @@ export default defineTarget<ChatWorld>({
         arbitrary: fc.string({ minLength: 1, maxLength: 200 }),
         limits: { ratePerSecond: 10, burst: 20, maxBytes: 16_384 },
         delivered: (f) => (f?.type === 'message' ? f.message?.body : undefined),
+        scope: 'messages:write',
       },
       typing: {
         frame: (room) => ({ type: 'typing', channelId: room.params.channelId }),
         arbitrary: fc.constant(null),
         // Typing carries no payload; only the socket's frame cap (256 KiB, closed with 1009) bounds it.
         limits: { ratePerSecond: 10, burst: 20, maxBytes: 262_144 },
+        scope: 'messages:write',
       },
       'preset.share': {
         frame: (room, preset) => ({ type: 'preset.share', channelId: room.params.channelId, preset }),
         arbitrary: presetArbitrary,
         limits: { ratePerSecond: 10, burst: 20, maxBytes: 65_536 },
         delivered: (f) => (f?.type === 'preset' ? json(f.preset) : undefined),
+        scope: 'messages:write',
       },
       'rtc.signal': {
         frame: (room, signal) => ({ type: 'rtc.signal', channelId: room.params.channelId, to: room.params.peerId, signal }),
@@ -452,7 +468,25 @@ export default defineTarget<ChatWorld>({
         limits: { ratePerSecond: 10, burst: 20, maxBytes: 16_384 },
         delivered: (f) => (f?.type === 'rtc.signal' ? json(f.signal) : undefined),
         relay: true,
+        scope: 'messages:write',
       },
+    },
+    // API.md: a bot needs `realtime` to connect and `messages:write` to send anything.
+    scope: 'realtime',
+    /** A fresh private acme channel with acmeMember2 in it; revoke() removes acmeMember2 through the API. */
+    async revocable(ctx) {
+      const tid = ctx.world.tenants.acme.id;
+      const { channelId } = await as<{ channelId: string }>(ctx, 'acmeOwner', 'POST', `/tenants/${tid}/channels`, {
+        body: { name: `revocable-${randomBytes(3).toString('hex')}`, private: true },
+        expect: 201,
+      });
+      const member2 = ctx.world.users.acmeMember2.id;
+      await as(ctx, 'acmeOwner', 'POST', `/tenants/${tid}/channels/${channelId}/members`, { body: { userId: member2 }, expect: 201 });
+      return {
+        room: { key: 'acme-revocable', tenant: 'acme', members: ['acmeOwner', 'acmeMember2'], params: { channelId, peerId: member2 } },
+        member: 'acmeMember2',
+        revoke: () => as(ctx, 'acmeOwner', 'DELETE', `/tenants/${tid}/channels/${channelId}/members/${member2}`, { expect: 204 }),
+      };
     },
     rateLimitSignal: { frame: (f) => f?.type === 'error' && f.code === 'rate_limited', closeCode: 4429 },
     rejectSignal: { frame: (f) => f?.type === 'error' && ['payload_too_large', 'validation_failed', 'bad_frame'].includes(f.code), closeCodes: [1009] },
@@ -474,4 +508,27 @@ export default defineTarget<ChatWorld>({
 
   // Emails are PII but generated per run; passwords and tokens are registered as secrets by seed().
   secrets: { pii: [] },
+
+  tokens: {
+    format: 'jwt',
+    // HS256 with the stack's generated JWT_SECRET ({{secret:jwt}}): the harness forges expired, not-yet-valid and stripped tokens with it.
+    signing: { alg: 'HS256', secret: { stackSecret: 'jwt' } },
+    requiredClaims: ['sub', 'exp'],
+    /** A member whose token was issued, then suspended by the acme owner. */
+    async suspended(ctx) {
+      const victim = await throwawayMember(ctx, 'suspended');
+      await as(ctx, 'acmeOwner', 'POST', `/tenants/${ctx.world.tenants.acme.id}/members/${victim.id}/suspend`, { expect: 200 });
+      return { headers: { authorization: `Bearer ${victim.token}` }, subjectId: victim.id };
+    },
+  },
+
+  // The tenant-scoped reads that a per-tenant cache (the membership cache) sits behind.
+  cache: {
+    paths: (world) =>
+      (['acme', 'globex'] as const).flatMap((t) => [
+        { tenant: t, path: `/tenants/${world.tenants[t].id}` },
+        { tenant: t, path: `/tenants/${world.tenants[t].id}/channels` },
+        { tenant: t, path: `/tenants/${world.tenants[t].id}/members` },
+      ]),
+  },
 });

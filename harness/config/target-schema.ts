@@ -67,6 +67,7 @@ const resource = z
     operations: z.record(nonEmpty, route).refine((o) => Object.keys(o).length > 0, 'must declare at least one operation'),
     policy: fn('(principal, op, instance, world) => "allow" | "deny"'),
     destructive: z.array(nonEmpty).optional(),
+    check: z.string().regex(/^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/, 'must be a dotted check id like "isolation.uploads"').optional(),
   })
   .strict();
 
@@ -77,6 +78,7 @@ const realtimeEvent = z
     limits: z.object({ ratePerSecond: z.number().positive(), burst: z.number().int().positive(), maxBytes: z.number().int().positive() }).strict(),
     delivered: fn('(frame) => payload id').optional(),
     relay: z.boolean().optional(),
+    scope: nonEmpty.optional(),
   })
   .strict();
 
@@ -89,6 +91,24 @@ const realtime = z
     events: z.record(nonEmpty, realtimeEvent),
     rateLimitSignal: z.object({ frame: fn('(frame) => boolean').optional(), closeCode: z.number().int().optional() }).strict(),
     rejectSignal: z.object({ frame: fn('(frame) => boolean').optional(), closeCodes: z.array(z.number().int()).optional() }).strict(),
+    scope: nonEmpty.optional(),
+    revocable: fn('async (ctx) => ({ room, member, revoke })').optional(),
+  })
+  .strict();
+
+const tokens = z
+  .object({
+    format: z.literal('jwt'),
+    header: nonEmpty.optional(),
+    signing: z
+      .object({
+        alg: z.literal('HS256'),
+        secret: z.union([z.object({ stackSecret: nonEmpty }).strict(), z.object({ env: nonEmpty }).strict()], { message: 'must be { stackSecret: NAME } or { env: NAME }' }),
+      })
+      .strict()
+      .optional(),
+    requiredClaims: z.array(nonEmpty).optional(),
+    suspended: fn('async (ctx) => credentials').optional(),
   })
   .strict();
 
@@ -131,6 +151,8 @@ export const targetProfileSchema = z
     ),
     secrets: z.object({ values: z.array(z.string()).optional(), pii: z.array(z.string()).optional() }).strict().optional(),
     severity: z.record(nonEmpty, severity).optional(),
+    tokens: tokens.optional(),
+    cache: z.object({ paths: fn('(world) => [{ tenant, path }]') }).strict().optional(),
   })
   .strict()
   .superRefine((p, ctx) => {

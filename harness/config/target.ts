@@ -29,6 +29,10 @@ export interface TargetProfile<World = any> {
   slos: SloDefinition[];
   /** Values that must never appear in any output; tokens seen at login are added automatically. */
   secrets?: { values?: string[]; pii?: string[] };
+  /** How the target's tokens are made, so token tampering can forge them. Absent: only generic tampering. */
+  tokens?: TokenDefinition<World>;
+  /** Routes that may be served from a per-tenant cache: warmed as one tenant, replayed against another. */
+  cache?: { paths(world: World): Array<{ tenant: string; path: string }> };
   /** Severity per check id, overriding the defaults. */
   severity?: Record<string, Severity>;
 }
@@ -168,6 +172,24 @@ export interface ResourceDefinition<World = any> {
   policy(principal: PrincipalInfo, op: Operation, instance: ResourceInstance, world: World): 'allow' | 'deny';
   /** Operations that destroy the instance; the matrix re-creates it after an allowed one. */
   destructive?: Operation[];
+  /** The check id this resource's cells are reported under (default `authz.matrix`), e.g. `isolation.uploads`. */
+  check?: string;
+}
+
+/** Bearer JWTs: where the token sits in the credentials and how it is signed. */
+export interface TokenDefinition<World = any> {
+  format: 'jwt';
+  /** Header that carries `Bearer <jwt>` (default `authorization`). */
+  header?: string;
+  /** Signing: HS256 with a key the harness knows (a `{{secret:NAME}}` of the stack, or an env var for attach). */
+  signing?: { alg: 'HS256'; secret: { stackSecret: string } | { env: string } };
+  /** Claims that a valid token must carry, used for the stripped-claim variants (default sub, exp). */
+  requiredClaims?: string[];
+  /**
+   * Returns the credentials of a principal that were valid, then suspended or
+   * revoked through the API. They must be denied from then on.
+   */
+  suspended?(ctx: { baseUrl: string; world: World; runId: string; as(principal: string): Promise<Credentials> }): Promise<Credentials>;
 }
 
 export interface DenyOracle {
@@ -198,6 +220,13 @@ export interface RealtimeDefinition<World = any> {
   rateLimitSignal: { frame?: (frame: any) => boolean; closeCode?: number };
   /** How the target says "too large" or "invalid". */
   rejectSignal: { frame?: (frame: any) => boolean; closeCodes?: number[] };
+  /** Scope a bot needs to connect at all. */
+  scope?: string;
+  /**
+   * Makes a fresh room with `member` in it and returns a function that revokes
+   * the member through the API; used to check revocation mid-connection.
+   */
+  revocable?(ctx: { baseUrl: string; world: World; runId: string; as(principal: string): Promise<Credentials> }): Promise<{ room: RealtimeRoom; member: string; revoke(): Promise<void> }>;
 }
 
 export interface RealtimeRoom {
@@ -219,6 +248,8 @@ export interface RealtimeEvent {
   delivered?(frame: any): string | undefined;
   /** A relay event goes to one peer; the peer must never receive a malformed payload. */
   relay?: boolean;
+  /** Scope a bot needs to send this event. */
+  scope?: string;
 }
 
 export interface EgressEndpoint<World = any> {

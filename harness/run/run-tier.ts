@@ -80,7 +80,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   interrupted(opts.signal);
   opts.onStep?.(`starting the ${opts.provider ?? config.provider} stack`);
   const stack: StartedStack = await startStack(config, { provider: opts.provider, attachUrl: opts.attachUrl, runId, outDir, onStep: opts.onStep, signal: opts.signal });
-  const redactor = new Redactor([...stack.secrets, ...(config.target.secrets?.values ?? [])]);
+  const redactor = new Redactor([...Object.values(stack.secrets), ...(config.target.secrets?.values ?? [])]);
   // What was started, where: for debugging a run and for checking that teardown left nothing behind.
   writeJsonAtomic(join(outDir, 'stack.json'), stack.info);
   let collector: CollectorReporter | undefined;
@@ -106,6 +106,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       stack: stack.info,
       world,
       secrets: redactor.values(),
+      stackSecrets: { ...stack.secrets },
     };
     collector = new CollectorReporter(config.rootDir, opts.onProgress);
     await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);

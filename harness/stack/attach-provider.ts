@@ -47,5 +47,5 @@ export async function attachStack(def: StackDefinition, opts: AttachOptions): Pr
     })();
     return stopping;
   };
-  return { info, toxiproxy, secrets: [], incidents: () => [], stop, [Symbol.asyncDispose]: async () => void (await stop()) };
+  return { info, toxiproxy, secrets: {}, incidents: () => [], stop, [Symbol.asyncDispose]: async () => void (await stop()) };
 }

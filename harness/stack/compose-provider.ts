@@ -103,7 +103,7 @@ export function readComposeSources(dir: string): ComposeSources {
 }
 
 /** Environment for `docker compose`: a generated value per `{{secret:NAME}}`, and the profile's passEnv. */
-function composeVariables(def: StackDefinition, env: NodeJS.ProcessEnv): { environment: Record<string, string>; secrets: string[] } {
+function composeVariables(def: StackDefinition, env: NodeJS.ProcessEnv): { environment: Record<string, string>; secrets: Record<string, string> } {
   const environment: Record<string, string> = {};
   const generated = new Map<string, string>();
   for (const svc of Object.values(def.services)) {
@@ -119,7 +119,7 @@ function composeVariables(def: StackDefinition, env: NodeJS.ProcessEnv): { envir
       environment[k] = value;
     }
   }
-  return { environment, secrets: [...generated.values()] };
+  return { environment, secrets: Object.fromEntries(generated) };
 }
 
 /** The container port a proxy listens on (`0.0.0.0:13000` → 13000). */

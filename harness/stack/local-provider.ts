@@ -319,7 +319,7 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
     info,
     toxiproxy,
     processes,
-    secrets: [...secrets.values()],
+    secrets: Object.fromEntries(secrets),
     incidents: () => [...incidents],
     stop,
     async [Symbol.asyncDispose]() {

@@ -48,8 +48,8 @@ export interface StartedStack extends AsyncDisposable {
   readonly info: StackInfo;
   readonly toxiproxy?: ToxiproxyControl;
   readonly processes?: ProcessControl;
-  /** Values generated for `{{secret:NAME}}` templates: they must be redacted everywhere. */
-  readonly secrets: string[];
+  /** Values generated for `{{secret:NAME}}` templates, by name: they must be redacted everywhere. */
+  readonly secrets: Readonly<Record<string, string>>;
   /** Processes that exited without being asked to. */
   incidents(): ExitRecord[];
   stop(): Promise<StoppedStack>;

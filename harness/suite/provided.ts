@@ -13,6 +13,8 @@ export interface ProvidedRun {
   world: unknown;
   /** Secrets known to the runner (generated ones, seed passwords): suites must redact them too. */
   secrets: string[];
+  /** Generated `{{secret:NAME}}` values by name (e.g. a signing key token tampering needs). Memory only. */
+  stackSecrets: Record<string, string>;
 }
 
 export interface FindingMeta {
