@@ -1,0 +1,65 @@
+import { describe, expect, test } from 'vitest';
+import { describeFindings, useTarget } from '../../harness/index.ts';
+import { BOUNDARY_SEVERITY, boundaryOf, runAuthzMatrix } from '../../harness/suite/authz-matrix.ts';
+
+/**
+ * The authz matrix: every principal × resource × operation of the profile,
+ * each cell's expectation from the profile's policy. A cell that should be
+ * denied but succeeds is a finding naming the principal, the operation, the
+ * route and the status. Horizontal, cross-tenant, vertical and bot-scope cells
+ * are all in it, and so is a demoted admin when the profile declares one.
+ * The nightly tier repeats the matrix in shuffled orders.
+ */
+const target = await useTarget();
+const nightly = target.run.tier === 'nightly';
+const rounds = Array.from({ length: nightly ? 3 : 1 }, (_, i) => i + 1);
+
+describe('authz matrix', () => {
+  test.for(rounds)('round %i: every denied cell stays denied', async (round, { task }) => {
+    const outcomes = await runAuthzMatrix(target, { shuffleSeed: nightly ? target.run.fcSeed + round : undefined });
+    expect(outcomes.length, 'the profile produced no matrix cells').toBeGreaterThan(0);
+    for (const o of outcomes) {
+      const def = target.profile.resources[o.resource]!;
+      const who = `${o.principal.name} (${o.principal.role}${o.principal.kind === 'bot' ? ' bot' : ''}, ${o.principal.tenant})`;
+      const subject = `${o.resource}.${o.op} ${o.route.method} ${o.route.path} as ${o.principal.name}`;
+      if (o.status >= 500) {
+        target.report(task, {
+          check: 'authz.server-error',
+          suite: 'authz/matrix',
+          severity: 'medium',
+          title: `${who} got a server error on ${o.op} ${o.resource}`,
+          subject,
+          observed: `status ${o.status}`,
+          expected: o.expected === 'deny' ? `one of ${target.profile.deny.statuses.join('/')}` : '2xx',
+          excerpt: o.excerpt,
+        });
+      } else if (o.expected === 'deny' && o.status < 400) {
+        const boundary = boundaryOf(o, def);
+        target.report(task, {
+          check: def.check ?? 'authz.matrix',
+          suite: 'authz/matrix',
+          severity: BOUNDARY_SEVERITY[boundary],
+          title: `${boundary}: ${who} can ${o.op} ${o.resource} of ${o.instance.owner} (${o.instance.tenant})`,
+          subject,
+          observed: `status ${o.status}`,
+          expected: `denied (${target.profile.deny.statuses.join('/')})`,
+          excerpt: o.excerpt,
+        });
+      } else if (o.expected === 'allow' && o.denied) {
+        // Not a security finding, but a functional regression (or a stale profile): a gate must see it.
+        target.report(task, {
+          check: 'authz.unexpected-deny',
+          suite: 'authz/matrix',
+          severity: 'low',
+          title: `${who} was refused ${o.op} ${o.resource}, which the policy allows`,
+          subject,
+          observed: `status ${o.status}`,
+          expected: '2xx',
+          excerpt: o.excerpt,
+        });
+      }
+    }
+    const findings = task.meta.breakwater?.findings ?? [];
+    expect(findings, describeFindings(findings)).toEqual([]);
+  });
+});
