@@ -21,6 +21,16 @@ export interface Principal {
   scopes: ReadonlySet<Scope>;
 }
 
+/** A token's claims after `Auth.verifyToken`. */
+export type VerifiedClaims = JWTPayload & { sub: string };
+
+/** The columns of `users` that authentication reads. */
+export interface UserRow {
+  id: string;
+  kind: 'user' | 'bot';
+  suspended: boolean;
+}
+
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const key = await scrypt(password, salt, 32);
@@ -59,18 +69,25 @@ export class Auth {
 
   /** Verifies signature, algorithm, expiry and not-before, then loads the user. Throws 401 on any failure. */
   async authenticate(token: string | undefined): Promise<Principal> {
+    const claims = this.verifyToken(token);
+    const { rows } = await this.db.query<UserRow>('SELECT id, kind, suspended FROM users WHERE id = $1', [claims.sub], 'auth-user');
+    return this.principal(claims, rows[0]);
+  }
+
+  /** The token half of `authenticate`: verifies it without I/O. Throws 401 unless it is good and names a subject. */
+  verifyToken(token: string | undefined): VerifiedClaims {
     if (!token) throw unauthorized();
     const payload = this.verify(token);
     if (typeof payload.sub !== 'string') throw unauthorized('invalid token');
-    const { rows } = await this.db.query<{ id: string; kind: 'user' | 'bot'; suspended: boolean }>(
-      'SELECT id, kind, suspended FROM users WHERE id = $1',
-      [payload.sub],
-    );
-    const user = rows[0];
+    return payload as VerifiedClaims;
+  }
+
+  /** The user half of `authenticate`: the principal for verified claims and the subject's current row. Throws 401 when it is missing or suspended. */
+  principal(claims: VerifiedClaims, user: UserRow | undefined): Principal {
     if (!user || user.suspended) throw unauthorized('invalid token');
     if (user.kind === 'bot') {
-      const scp = Array.isArray(payload.scp) ? (payload.scp as string[]) : [];
-      const tid = typeof payload.tid === 'string' ? payload.tid : undefined;
+      const scp = Array.isArray(claims.scp) ? (claims.scp as string[]) : [];
+      const tid = typeof claims.tid === 'string' ? claims.tid : undefined;
       return { userId: user.id, kind: 'bot', botTenantId: tid, scopes: new Set(scp.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s))) };
     }
     return { userId: user.id, kind: 'user', scopes: new Set(SCOPES) };

@@ -34,10 +34,15 @@ export class Database {
     this.pool.on('error', (err) => this.log.warn({ err: err.message }, 'postgres idle client error'));
   }
 
-  /** Runs one query. Dependency failures become a 503 with Retry-After. */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  /**
+   * Runs one query. Dependency failures become a 503 with Retry-After. A `name`
+   * makes it a prepared statement, parsed and planned once per connection: for
+   * the per-request queries, where parsing costs Postgres more than executing.
+   * One name must always go with the same text.
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, params);
+      return await (name ? this.pool.query<R>({ name, text, values: params }) : this.pool.query<R>(text, params));
     } catch (err) {
       throw this.map(err);
     }

@@ -40,7 +40,7 @@ export class Membership {
     const key = this.cacheKey(tenantId, principal.userId);
     const cached = await redisCall(() => this.redis.get(key));
     if (cached) return cached === 'none' ? null : (cached as Role);
-    const { rows } = await this.db.query<{ role: Role }>('SELECT role FROM tenant_members WHERE tenant_id = $1 AND user_id = $2', [tenantId, principal.userId]);
+    const { rows } = await this.db.query<{ role: Role }>('SELECT role FROM tenant_members WHERE tenant_id = $1 AND user_id = $2', [tenantId, principal.userId], 'tenant-role');
     const role = rows[0]?.role ?? null;
     await redisCall(() => this.redis.set(key, role ?? 'none', 'EX', CACHE_TTL_SECONDS));
     return role;
@@ -59,15 +59,19 @@ export class Membership {
   }
 
   async channel(tenantId: string, channelId: string): Promise<Channel> {
-    const { rows } = await this.db.query<Channel>('SELECT id, tenant_id, name, private, created_by FROM channels WHERE id = $1', [channelId]);
-    const ch = rows[0];
+    const { rows } = await this.db.query<Channel>('SELECT id, tenant_id, name, private, created_by FROM channels WHERE id = $1', [channelId], 'channel');
+    return this.visibleChannel(tenantId, rows[0]);
+  }
+
+  /** The second half of `channel`, for a row read elsewhere: 404 when there is none or it belongs to another tenant. */
+  visibleChannel(tenantId: string, ch: Channel | undefined): Channel {
     if (!ch) throw notFound('channel not found');
     if (ch.tenant_id !== tenantId && !this.config.flaws.has('channel-read-cross-tenant')) throw notFound('channel not found');
     return ch;
   }
 
   async isChannelMember(channelId: string, userId: string): Promise<boolean> {
-    const { rowCount } = await this.db.query('SELECT 1 FROM channel_members WHERE channel_id = $1 AND user_id = $2', [channelId, userId]);
+    const { rowCount } = await this.db.query('SELECT 1 FROM channel_members WHERE channel_id = $1 AND user_id = $2', [channelId, userId], 'channel-member');
     return (rowCount ?? 0) > 0;
   }
 
@@ -97,6 +101,17 @@ export class Membership {
 
   async requireWrite(principal: Principal, ch: Channel): Promise<void> {
     if (!(await this.canWrite(principal, ch))) throw forbidden('not a member of this channel');
+  }
+
+  /**
+   * `requireRead` then `requireWrite` (404 when the caller may not read, else 403
+   * when they may not post), deciding the role and membership once: apart from
+   * the cross-tenant flaw's shortcut, reading and posting are the same decision.
+   */
+  async requireReadWrite(principal: Principal, ch: Channel): Promise<void> {
+    const readsAnyway = this.config.flaws.has('channel-read-cross-tenant') && !ch.private;
+    if (await this.canWrite(principal, ch)) return;
+    throw readsAnyway ? forbidden('not a member of this channel') : notFound('channel not found');
   }
 }
 

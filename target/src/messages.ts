@@ -57,11 +57,12 @@ export class Messages {
   async create(principal: Principal, ch: Channel, body: string, clientId: string | null): Promise<Message> {
     if (this.config.flaws.has('ack-before-commit')) return this.createUnsafely(principal, ch, body, clientId);
     const msg = await this.db.tx(async (c) => {
-      const inserted = await c.query<MessageRow>(
-        `INSERT INTO messages (channel_id, author_id, body, client_id) VALUES ($1, $2, $3, $4)
+      const inserted = await c.query<MessageRow>({
+        name: 'message-insert',
+        text: `INSERT INTO messages (channel_id, author_id, body, client_id) VALUES ($1, $2, $3, $4)
          ON CONFLICT (channel_id, author_id, client_id) DO NOTHING RETURNING ${COLUMNS}`,
-        [ch.id, principal.userId, body, clientId],
-      );
+        values: [ch.id, principal.userId, body, clientId],
+      });
       if (inserted.rows[0]) return { row: inserted.rows[0], fresh: true };
       const existing = await c.query<MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3`, [
         ch.id,

@@ -3,7 +3,7 @@ import { badRequest, forbidden, notFound } from '../errors.ts';
 import { requireScope, ROLE_RANK } from '../membership.ts';
 import { toMessage, type Message } from '../messages.ts';
 import type { Services } from '../services.ts';
-import { readableChannel, writableChannel } from './guards.ts';
+import { posterAndChannel, readableChannel } from './guards.ts';
 import { idParams, type ChannelParams } from './schemas.ts';
 
 interface MessageParams extends ChannelParams {
@@ -40,9 +40,7 @@ export function registerMessageRoutes(app: FastifyInstance, s: Services): void {
       },
     },
     async (req, reply) => {
-      const principal = await app.authenticate(req);
-      requireScope(s.config, principal, 'messages:write');
-      const ch = await writableChannel(s, principal, req.params.tid, req.params.cid);
+      const { principal, ch } = await posterAndChannel(s, req, 'messages:write', req.params.tid, req.params.cid);
       const clientId = req.body.clientId ?? null;
       if (clientId !== null) {
         const { rows } = await s.db.query<MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3`, [
