@@ -9,6 +9,8 @@ declare module 'autocannon' {
     body?: string;
     /** Returns the raw result, with `latencies` as an encoded HDR histogram instead of fixed percentiles. */
     skipAggregateResult?: boolean;
+    /** Requests each connection cycles through, in order. */
+    requests?: Array<{ method?: string; path?: string; headers?: Record<string, string>; body?: string }>;
   }
   interface RawResult {
     latencies: string;

@@ -1,4 +1,5 @@
 import { printResults } from './print.ts';
+import { benchMatrix } from './matrix.ts';
 import { benchStack } from './stack.ts';
 import { benchTarget } from './target.ts';
 import type { Bench, BenchResult } from './types.ts';
@@ -13,6 +14,7 @@ import type { Bench, BenchResult } from './types.ts';
 export const BENCHES: Bench[] = [
   { name: 'target', run: benchTarget },
   { name: 'stack', run: benchStack },
+  { name: 'matrix', run: benchMatrix },
 ];
 
 async function main(): Promise<void> {
