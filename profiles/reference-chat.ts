@@ -259,7 +259,6 @@ export default defineTarget<ChatWorld>({
           REDIS_URL: 'redis://{{link:app-redis}}',
           JWT_SECRET: '{{secret:jwt}}',
           LOG_LEVEL: 'info',
-          PREVIEW_TEST_ALLOW_ORIGINS: '',
         },
         passEnv: ['TARGET_FLAWS', 'PREVIEW_TEST_ALLOW_ORIGINS'],
         health: { path: '/readyz', timeoutMs: 30_000 },
@@ -492,7 +491,17 @@ export default defineTarget<ChatWorld>({
     rejectSignal: { frame: (f) => f?.type === 'error' && ['payload_too_large', 'validation_failed', 'bad_frame'].includes(f.code), closeCodes: [1009] },
   },
 
-  egress: [{ name: 'link-preview', method: 'POST', path: '/previews', as: 'acmeMember', body: (url) => ({ url }), blocked: (status) => status === 400 }],
+  egress: [
+    {
+      name: 'link-preview',
+      method: 'POST',
+      path: '/previews',
+      as: 'acmeMember',
+      body: (url) => ({ url }),
+      blocked: (status) => status === 400,
+      testOriginEnv: 'PREVIEW_TEST_ALLOW_ORIGINS',
+    },
+  ],
 
   slos: [
     // p95 of every HTTP request through the entry link, in milliseconds.

@@ -134,6 +134,7 @@ export const targetProfileSchema = z
             as: nonEmpty,
             body: fn('(url) => body'),
             blocked: fn('(status, body) => boolean'),
+            testOriginEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional(),
           })
           .strict(),
       )

@@ -262,6 +262,12 @@ export interface EgressEndpoint<World = any> {
   body(url: string): unknown;
   /** Whether the response says the fetch was blocked. */
   blocked(status: number, body: unknown): boolean;
+  /**
+   * Environment variable of the stack through which the harness lets its own
+   * loopback "external" origin past the guard (a test-only allowlist), so that
+   * redirects from an allowed origin can be tested. Must be in the service's passEnv.
+   */
+  testOriginEnv?: string;
   /** Unused until an egress suite needs the world. */
   _world?: World;
 }

@@ -1,4 +1,5 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Tier } from '../config/config.ts';
@@ -6,6 +7,7 @@ import type { ResolvedConfig } from '../config/load-config.ts';
 import type { Severity } from '../config/target.ts';
 import { BreakwaterError, oneLine } from '../errors.ts';
 import { Redactor } from '../safety/redact.ts';
+import { startEgressFixtures } from '../stack/egress-fixtures.ts';
 import { startStack } from '../stack/start-stack.ts';
 import { discoverTools } from '../stack/tools.ts';
 import type { ProviderName, StartedStack } from '../stack/types.ts';
@@ -48,6 +50,26 @@ function interrupted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new BreakwaterError('BW_INTERRUPTED', 'interrupted; the stack was stopped and nothing was left behind');
 }
 
+/** The commit under test, or undefined outside a git checkout. */
+export function gitCommit(dir: string): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The PR tier's fast-check seed is fixed per commit (a re-run of the same
+ * commit generates the same inputs) and rotates with every commit; the other
+ * tiers draw a random seed. Every seed is recorded in the run result.
+ */
+export function defaultSeed(tier: Tier, dir: string): number {
+  const commit = tier === 'pr' ? gitCommit(dir) : undefined;
+  if (!commit) return randomInt(0, 2 ** 31 - 1);
+  return Number.parseInt(createHash('sha256').update(commit).digest('hex').slice(0, 8), 16) & 0x7fffffff;
+}
+
 /** Writes JSON atomically: a reader never sees half a file. */
 export function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.tmp`;
@@ -67,7 +89,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   const outDir = resolve(opts.out ?? join(config.out, runId));
   const startedAt = new Date();
   const plan = config.tiers[tier];
-  const fcSeed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
+  const fcSeed = opts.seed ?? defaultSeed(tier, config.rootDir);
   const known = plan.scenarios ?? [];
   for (const name of opts.scenarios ?? []) {
     if (!known.includes(name)) {
@@ -78,8 +100,18 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   const toolsP = discoverTools();
 
   interrupted(opts.signal);
+  // The SSRF suite's canary and allowed origin exist before the stack, so the target's test allowlist can name the origin.
+  const egress = config.target.egress?.length ? await startEgressFixtures() : undefined;
+  const stackEnv = { ...process.env };
+  for (const e of config.target.egress ?? []) if (e.testOriginEnv && egress) stackEnv[e.testOriginEnv] = egress.allowedOrigin;
   opts.onStep?.(`starting the ${opts.provider ?? config.provider} stack`);
-  const stack: StartedStack = await startStack(config, { provider: opts.provider, attachUrl: opts.attachUrl, runId, outDir, onStep: opts.onStep, signal: opts.signal });
+  let stack: StartedStack;
+  try {
+    stack = await startStack(config, { provider: opts.provider, attachUrl: opts.attachUrl, runId, outDir, env: stackEnv, onStep: opts.onStep, signal: opts.signal });
+  } catch (err) {
+    await egress?.close();
+    throw err;
+  }
   const redactor = new Redactor([...Object.values(stack.secrets), ...(config.target.secrets?.values ?? [])]);
   // What was started, where: for debugging a run and for checking that teardown left nothing behind.
   writeJsonAtomic(join(outDir, 'stack.json'), stack.info);
@@ -107,18 +139,21 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       world,
       secrets: redactor.values(),
       stackSecrets: { ...stack.secrets },
+      egress: egress && { canaryOrigin: egress.canaryOrigin, allowedOrigin: egress.allowedOrigin },
     };
     collector = new CollectorReporter(config.rootDir, opts.onProgress);
     await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);
     interrupted(opts.signal);
   } catch (err) {
     stopped = await stack.stop();
+    await egress?.close();
     throw err;
   }
   if (!stopped) {
     opts.onStep?.('stopping the stack');
     stopped = await stack.stop();
   }
+  await egress?.close();
   for (const s of collector.secrets) redactor.add(s);
   redactLogs(stack.info.logDir, redactor);
 

@@ -154,7 +154,7 @@ export async function startComposeStack(config: ResolvedConfig, opts: StartStack
   abortIfAsked(opts.signal, 'looking for Docker');
 
   const project = composeProjectName(opts.runId);
-  const { environment, secrets } = composeVariables(def, process.env);
+  const { environment, secrets } = composeVariables(def, opts.env ?? process.env);
   const toxiName = sources.toxiproxyService;
   let composeEnv = new DockerComposeEnvironment(config.rootDir, COMPOSE_FILE)
     .withProjectName(project)

@@ -12,6 +12,8 @@ export interface StartStackOptions {
   attachUrl?: string;
   onStep?: (step: string) => void;
   signal?: AbortSignal;
+  /** Environment the stack's `passEnv` reads (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Starts (or attaches to) the configured stack with the chosen provider. */
@@ -26,5 +28,5 @@ export async function startStack(config: ResolvedConfig, opts: StartStackOptions
     const { startComposeStack } = await import('./compose-provider.ts');
     return startComposeStack(config, opts);
   }
-  return startLocalStack(config.target.stack, { runId: opts.runId, outDir: opts.outDir, rootDir: config.rootDir, onStep: opts.onStep, signal: opts.signal });
+  return startLocalStack(config.target.stack, { runId: opts.runId, outDir: opts.outDir, rootDir: config.rootDir, env: opts.env, onStep: opts.onStep, signal: opts.signal });
 }

@@ -15,6 +15,8 @@ export interface ProvidedRun {
   secrets: string[];
   /** Generated `{{secret:NAME}}` values by name (e.g. a signing key token tampering needs). Memory only. */
   stackSecrets: Record<string, string>;
+  /** The run's loopback canary listener and allowed origin, when the profile has egress endpoints. */
+  egress?: { canaryOrigin: string; allowedOrigin: string };
 }
 
 export interface FindingMeta {
