@@ -522,7 +522,7 @@ export default defineTarget<ChatWorld>({
     format: 'jwt',
     // HS256 with the stack's generated JWT_SECRET ({{secret:jwt}}): the harness forges expired, not-yet-valid and stripped tokens with it.
     signing: { alg: 'HS256', secret: { stackSecret: 'jwt' } },
-    requiredClaims: ['sub', 'exp'],
+    requiredClaims: ['sub', 'exp', 'iat'],
     /** A member whose token was issued, then suspended by the acme owner. */
     async suspended(ctx) {
       const victim = await throwawayMember(ctx, 'suspended');
