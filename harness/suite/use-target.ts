@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'undici';
-import { inject, type TestContext } from 'vitest';
+import { afterEach, inject, type TestContext } from 'vitest';
 import { pathToFileURL } from 'node:url';
 import type { Credentials, PrincipalInfo, ResourceInstance, Severity, TargetProfile } from '../config/target.ts';
 import { resolveConfig } from '../config/load-config.ts';
@@ -34,6 +34,8 @@ export interface TargetContext {
   isDenied(ex: Pick<HttpExchange, 'status' | 'body'>): boolean;
   /** Seeds an instance of a resource as its owner. */
   createInstance(resource: string): Promise<ResourceInstance>;
+  /** Hands the credentials seen so far to the runner (through the test's meta) for redacting every artifact. */
+  flushSecrets(task: TestContext['task']): void;
   /** Records a finding on the running test. Returns it. */
   report(task: TestContext['task'], f: Omit<Finding, 'id' | 'severity' | 'reproduce'> & { severity: Severity; reproduce?: Partial<Finding['reproduce']> }): Finding;
 }
@@ -74,7 +76,10 @@ async function build(): Promise<TargetContext> {
   const run = inject('breakwater');
   if (!run) throw new Error('useTarget() runs only inside `breakwater run` (no provided run context)');
   const mod = (await import(pathToFileURL(run.configPath).href)) as { default: unknown };
-  return createTargetContext(run, resolveConfig(mod.default, run.configPath).target);
+  const ctx = createTargetContext(run, resolveConfig(mod.default, run.configPath).target);
+  // Credentials used by a test that reported nothing must still reach the runner's redactor.
+  afterEach(({ task }) => ctx.flushSecrets(task));
+  return ctx;
 }
 
 /** Builds a suite context from a run and a profile; `useTarget()` does this from vitest's provided context. Benchmarks call it directly. */
@@ -146,6 +151,11 @@ export function createTargetContext(run: ProvidedRun, profile: TargetProfile): T
       const def = profile.resources[resource];
       if (!def) throw new Error(`no resource "${resource}" in profile ${profile.name}`);
       return def.create({ baseUrl, world: run.world, runId: run.runId, as: credentials });
+    },
+    flushSecrets(task) {
+      if (!pendingSecrets.length) return;
+      task.meta.breakwater ??= { findings: [], secrets: [] };
+      task.meta.breakwater.secrets.push(...pendingSecrets.splice(0));
     },
     report(task, f) {
       const severity = profile.severity?.[f.check] ?? f.severity;
