@@ -531,6 +531,20 @@ export default defineTarget<ChatWorld>({
     },
   },
 
+  // API.md: LOGIN_RATE_PER_MINUTE (30) attempts per email per minute, then 429 with Retry-After.
+  httpLimits: [
+    {
+      name: 'login',
+      method: 'POST',
+      path: '/auth/login',
+      as: null,
+      body: ({ runId }) => ({ email: `limit.${slug(runId)}@example.test`, password: 'wrong-password-for-the-limit' }),
+      limit: 30,
+      windowSeconds: 60,
+      signal: { status: 429, retryAfter: true },
+    },
+  ],
+
   // The tenant-scoped reads that a per-tenant cache (the membership cache) sits behind.
   cache: {
     paths: (world) =>

@@ -154,6 +154,22 @@ export const targetProfileSchema = z
     severity: z.record(nonEmpty, severity).optional(),
     tokens: tokens.optional(),
     cache: z.object({ paths: fn('(world) => [{ tenant, path }]') }).strict().optional(),
+    httpLimits: z
+      .array(
+        z
+          .object({
+            name,
+            method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
+            path: z.string().startsWith('/', 'must start with "/"'),
+            as: z.string().min(1).nullable(),
+            body: fn('(ctx) => body').optional(),
+            limit: z.number().int().positive(),
+            windowSeconds: z.number().positive(),
+            signal: z.object({ status: z.number().int().min(400).max(599), retryAfter: z.boolean().optional() }).strict(),
+          })
+          .strict(),
+      )
+      .optional(),
   })
   .strict()
   .superRefine((p, ctx) => {

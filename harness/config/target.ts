@@ -31,6 +31,8 @@ export interface TargetProfile<World = any> {
   secrets?: { values?: string[]; pii?: string[] };
   /** How the target's tokens are made, so token tampering can forge them. Absent: only generic tampering. */
   tokens?: TokenDefinition<World>;
+  /** Declared HTTP rate limits (e.g. login attempts), checked by the abuse suite. */
+  httpLimits?: HttpLimit<World>[];
   /** Routes that may be served from a per-tenant cache: warmed as one tenant, replayed against another. */
   cache?: { paths(world: World): Array<{ tenant: string; path: string }> };
   /** Severity per check id, overriding the defaults. */
@@ -174,6 +176,22 @@ export interface ResourceDefinition<World = any> {
   destructive?: Operation[];
   /** The check id this resource's cells are reported under (default `authz.matrix`), e.g. `isolation.uploads`. */
   check?: string;
+}
+
+/** One declared HTTP rate limit. */
+export interface HttpLimit<World = any> {
+  name: string;
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  /** Who calls it (null: anonymous, e.g. login). */
+  as: string | null;
+  /** The request body of attempt `i` (all attempts must count against the same bucket, e.g. one email). */
+  body?(ctx: { world: World; runId: string; i: number }): unknown;
+  /** Requests allowed per window before the limit answers. */
+  limit: number;
+  windowSeconds: number;
+  /** How the limit answers: status (e.g. 429) and whether it sends Retry-After. */
+  signal: { status: number; retryAfter?: boolean };
 }
 
 /** Bearer JWTs: where the token sits in the credentials and how it is signed. */

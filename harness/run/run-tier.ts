@@ -166,8 +166,13 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   for (const e of collector.errors) reasons.push(`suite error: ${e}`);
   for (const i of stopped.incidents) reasons.push(`service ${i.service} died during the run (exit ${i.code ?? i.signal})`);
   if (collector.checks.length === 0 && collector.errors.length === 0) reasons.push(`tier ${tier} ran no checks`);
-  const verdict: Verdict =
-    stopped.incidents.length || errored.length || collector.errors.length || collector.checks.length === 0 ? 'error' : blocking.length ? 'blocked' : 'pass';
+  // A blocking finding decides: a crash that a suite reported (e.g. a frame that kills the process) blocks,
+  // even though the dead service also failed later checks. Without one, any incident or errored check is an error.
+  const verdict: Verdict = blocking.length
+    ? 'blocked'
+    : stopped.incidents.length || errored.length || collector.errors.length || collector.checks.length === 0
+      ? 'error'
+      : 'pass';
 
   const tools = Object.fromEntries((await toolsP).filter((t) => t.found && t.version).map((t) => [t.name, t.version!]));
   const finishedAt = new Date();
