@@ -50,30 +50,35 @@ export class Messages {
   ) {}
 
   /**
-   * Stores a message and fans it out. Resolves only after the row is committed,
-   * so an acknowledged message is never lost. A retried `clientId` returns the
-   * original message instead of a duplicate.
+   * Stores a message and fans it out. Resolves only after the row is committed
+   * (a single autocommitted INSERT: when it returns, it is durable), so an
+   * acknowledged message is never lost. A retried `clientId` returns the
+   * original message, with `created: false`, instead of a duplicate.
    */
+  async createOrGet(principal: Principal, ch: Channel, body: string, clientId: string | null): Promise<{ message: Message; created: boolean }> {
+    if (this.config.flaws.has('ack-before-commit')) return { message: await this.createUnsafely(principal, ch, body, clientId), created: true };
+    const inserted = await this.db.query<MessageRow>(
+      `INSERT INTO messages (channel_id, author_id, body, client_id) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (channel_id, author_id, client_id) DO NOTHING RETURNING ${COLUMNS}`,
+      [ch.id, principal.userId, body, clientId],
+      'message-insert',
+    );
+    if (inserted.rows[0]) {
+      const message = toMessage(inserted.rows[0]);
+      await this.fanOut(ch, message);
+      return { message, created: true };
+    }
+    const existing = await this.db.query<MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3`, [
+      ch.id,
+      principal.userId,
+      clientId,
+    ]);
+    return { message: toMessage(existing.rows[0]!), created: false };
+  }
+
+  /** Like `createOrGet`, returning only the message. */
   async create(principal: Principal, ch: Channel, body: string, clientId: string | null): Promise<Message> {
-    if (this.config.flaws.has('ack-before-commit')) return this.createUnsafely(principal, ch, body, clientId);
-    const msg = await this.db.tx(async (c) => {
-      const inserted = await c.query<MessageRow>({
-        name: 'message-insert',
-        text: `INSERT INTO messages (channel_id, author_id, body, client_id) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (channel_id, author_id, client_id) DO NOTHING RETURNING ${COLUMNS}`,
-        values: [ch.id, principal.userId, body, clientId],
-      });
-      if (inserted.rows[0]) return { row: inserted.rows[0], fresh: true };
-      const existing = await c.query<MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3`, [
-        ch.id,
-        principal.userId,
-        clientId,
-      ]);
-      return { row: existing.rows[0]!, fresh: false };
-    });
-    const message = toMessage(msg.row);
-    if (msg.fresh) await this.fanOut(ch, message);
-    return message;
+    return (await this.createOrGet(principal, ch, body, clientId)).message;
   }
 
   /** The regression: acknowledge first, write later, and swallow the write's failure. */

@@ -41,17 +41,8 @@ export function registerMessageRoutes(app: FastifyInstance, s: Services): void {
     },
     async (req, reply) => {
       const { principal, ch } = await posterAndChannel(s, req, 'messages:write', req.params.tid, req.params.cid);
-      const clientId = req.body.clientId ?? null;
-      if (clientId !== null) {
-        const { rows } = await s.db.query<MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3`, [
-          ch.id,
-          principal.userId,
-          clientId,
-        ]);
-        if (rows[0]) return reply.status(200).send(toMessage(rows[0]));
-      }
-      const message = await s.messages.create(principal, ch, req.body.body, clientId);
-      return reply.status(201).send(message);
+      const { message, created } = await s.messages.createOrGet(principal, ch, req.body.body, req.body.clientId ?? null);
+      return reply.status(created ? 201 : 200).send(message);
     },
   );
 
