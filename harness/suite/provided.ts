@@ -15,6 +15,8 @@ export interface ProvidedRun {
   secrets: string[];
   /** Generated `{{secret:NAME}}` values by name (e.g. a signing key token tampering needs). Memory only. */
   stackSecrets: Record<string, string>;
+  /** Set by `breakwater replay`: run only the property with this check and subject, at this seed and path. */
+  replay?: { findingId: string; check: string; subject: string; seed: number; path?: string };
   /** The run's loopback canary listener and allowed origin, when the profile has egress endpoints. */
   egress?: { canaryOrigin: string; allowedOrigin: string };
 }

@@ -1,0 +1,77 @@
+import fc from 'fast-check';
+import type { TestContext } from 'vitest';
+import type { Severity } from '../config/target.ts';
+import { findingId, type Finding } from '../run/result.ts';
+import type { TargetContext } from './use-target.ts';
+
+export interface PropertySpec<T> {
+  /** Check id of the finding a counterexample becomes. */
+  check: string;
+  suite: string;
+  /** Stable subject (the event, route or endpoint); part of the finding id, and what `replay` matches. */
+  subject: string;
+  severity: Severity;
+  title: string;
+  arbitrary: fc.Arbitrary<T>;
+  /**
+   * Returns undefined when the case holds, or what was observed when it does
+   * not (one line). Throwing counts as a failure with the error's message.
+   */
+  holds(value: T): Promise<string | undefined>;
+  expected: string;
+  /** Runs for this property; default the tier's numRuns. */
+  numRuns?: number;
+}
+
+/** Thrown inside the property so fast-check shrinks on it. */
+class Violation extends Error {}
+
+/**
+ * Runs one fast-check property against the live target with the run's seed.
+ * A failure shrinks to a minimal case and becomes one finding whose reproduce
+ * carries the seed and the counterexample path; `breakwater replay` re-runs
+ * exactly that case. Returns the finding, if any.
+ */
+export async function checkProperty<T>(target: TargetContext, task: TestContext['task'], spec: PropertySpec<T>): Promise<Finding | undefined> {
+  const replay = target.run.replay;
+  const replaying = replay && replay.check === spec.check && replay.subject === spec.subject ? replay : undefined;
+  if (replay && !replaying) return undefined;
+  let lastObserved = '';
+  const property = fc.asyncProperty(spec.arbitrary, async (value) => {
+    const observed = await spec.holds(value);
+    if (observed !== undefined) {
+      lastObserved = observed;
+      throw new Violation(observed);
+    }
+  });
+  const details = await fc.check(property, {
+    seed: replaying?.seed ?? target.run.fcSeed,
+    path: replaying?.path,
+    numRuns: replaying ? 1 : (spec.numRuns ?? target.run.numRuns),
+    endOnFailure: !!replaying,
+    interruptAfterTimeLimit: 120_000,
+  });
+  if (!details.failed) return undefined;
+  const example = details.counterexample?.[0];
+  let shown: string;
+  try {
+    shown = JSON.stringify(example, (_k, v) => (typeof v === 'string' && v.length > 200 ? `${v.slice(0, 200)}…(${v.length} chars)` : v)) ?? String(example);
+  } catch {
+    shown = String(example);
+  }
+  return target.report(task, {
+    check: spec.check,
+    suite: spec.suite,
+    severity: spec.severity,
+    title: spec.title,
+    subject: spec.subject,
+    observed: (lastObserved || (details.errorInstance as Error | undefined)?.message || 'failed').split('\n')[0]!.slice(0, 300),
+    expected: spec.expected,
+    excerpt: `counterexample (shrunk): ${shown.slice(0, 1500)}`,
+    reproduce: {
+      seed: details.seed,
+      path: details.counterexamplePath ?? undefined,
+      command: `npx breakwater replay ${findingId(spec.check, spec.subject)} --run ${target.run.outDir}`,
+    },
+  });
+}
