@@ -4,6 +4,7 @@ import { BreakwaterError, EXIT, oneLine } from '../errors.ts';
 import { INTERRUPT_EXIT, interruptController, runCommand, type Interrupts } from './run-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { setupCommand } from './setup-command.ts';
+import { replayCommand } from './replay-command.ts';
 import { startCommand } from './start-command.ts';
 
 function positiveInt(v: string): number {
@@ -37,6 +38,16 @@ export function program(intr: Interrupts): Command {
       .addOption(new Option('--fail-on <severity>', 'lowest severity that blocks').choices(['critical', 'high', 'medium', 'low']).default('high'))
       .option('--seed <n>', 'fast-check seed', positiveInt),
   ).action(async (opts) => runCommand(opts, intr));
+
+  common(
+    cli
+      .command('replay')
+      .description('re-run exactly the failing case of a recorded finding against a fresh stack')
+      .argument('<finding-id>', 'id (or a unique prefix of 6+ characters) from run.json')
+      .requiredOption('-r, --run <dir>', 'output dir (or run.json) of the run that found it')
+      .option('-o, --out <dir>', 'output directory for the replay run')
+      .option('--json', 'print a JSON summary on stdout'),
+  ).action(async (id, opts) => replayCommand(id, opts, intr));
 
   cli
     .command('doctor')

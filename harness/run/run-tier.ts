@@ -30,6 +30,10 @@ export interface RunOptions {
   failOn?: Severity;
   /** Fixed fast-check seed; default random (nightly) or derived from the commit (PR). */
   seed?: number;
+  /** Re-run exactly one recorded counterexample (see `breakwater replay`). */
+  replay?: ProvidedRun['replay'];
+  /** Flaw switches for the stack (default: TARGET_FLAWS from the environment). */
+  flaws?: string[];
   signal?: AbortSignal;
   onStep?: (step: string) => void;
   onProgress?: (done: number, total: number, last: string) => void;
@@ -103,6 +107,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   // The SSRF suite's canary and allowed origin exist before the stack, so the target's test allowlist can name the origin.
   const egress = config.target.egress?.length ? await startEgressFixtures() : undefined;
   const stackEnv = { ...process.env };
+  if (opts.flaws) stackEnv.TARGET_FLAWS = opts.flaws.join(',');
   for (const e of config.target.egress ?? []) if (e.testOriginEnv && egress) stackEnv[e.testOriginEnv] = egress.allowedOrigin;
   opts.onStep?.(`starting the ${opts.provider ?? config.provider} stack`);
   let stack: StartedStack;
@@ -140,6 +145,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       secrets: redactor.values(),
       stackSecrets: { ...stack.secrets },
       egress: egress && { canaryOrigin: egress.canaryOrigin, allowedOrigin: egress.allowedOrigin },
+      replay: opts.replay,
     };
     collector = new CollectorReporter(config.rootDir, opts.onProgress);
     await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);
@@ -182,7 +188,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     tier,
     verdict,
     reasons,
-    target: { name: config.target.name, provider: stack.info.provider, baseUrl: stack.info.baseUrl, flaws: (process.env.TARGET_FLAWS ?? '').split(',').filter(Boolean) },
+    target: { name: config.target.name, provider: stack.info.provider, baseUrl: stack.info.baseUrl, flaws: (stackEnv.TARGET_FLAWS ?? '').split(',').filter(Boolean) },
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),
