@@ -12,6 +12,7 @@ import { startStack } from '../stack/start-stack.ts';
 import { discoverTools } from '../stack/tools.ts';
 import type { ProviderName, StartedStack } from '../stack/types.ts';
 import type { ProvidedRun } from '../suite/provided.ts';
+import { writeArtifacts } from './artifacts.ts';
 import { CollectorReporter } from './collector.ts';
 import { SEVERITY_RANK, type RunResult, type Verdict } from './result.ts';
 
@@ -87,7 +88,7 @@ export function writeJsonAtomic(path: string, value: unknown): void {
  * the run result; throws BreakwaterError for usage and infrastructure errors.
  * On abort, everything started is stopped and no report is written.
  */
-export async function runTier(opts: RunOptions): Promise<{ result: RunResult; outDir: string; runJson: string }> {
+export async function runTier(opts: RunOptions): Promise<{ result: RunResult; outDir: string; runJson: string; artifacts: Record<string, string> }> {
   const { config, tier } = opts;
   const runId = newRunId(tier);
   const outDir = resolve(opts.out ?? join(config.out, runId));
@@ -202,7 +203,11 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   } satisfies RunResult);
   const runJson = join(outDir, 'run.json');
   writeJsonAtomic(runJson, result);
-  return { result, outDir, runJson };
+  const artifacts = await writeArtifacts({ result, outDir, runJson, config, redactor });
+  if (artifacts.errors.length) {
+    throw new BreakwaterError('BW_STACK_FAULT', `the run finished but writing its artifacts failed (${artifacts.errors.join('; ')}); run.json is at ${runJson}`);
+  }
+  return { result, outDir, runJson, artifacts: artifacts.paths };
 }
 
 /** Captured service logs are artifacts too: rewrite them with every secret of the run redacted. */
