@@ -118,7 +118,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     await egress?.close();
     throw err;
   }
-  const redactor = new Redactor([...Object.values(stack.secrets), ...(config.target.secrets?.values ?? [])]);
+  const redactor = new Redactor([...Object.values(stack.secrets), ...(config.target.secrets?.values ?? []), ...(config.target.secrets?.pii ?? [])]);
   // What was started, where: for debugging a run and for checking that teardown left nothing behind.
   writeJsonAtomic(join(outDir, 'stack.json'), stack.info);
   let collector: CollectorReporter | undefined;
