@@ -10,6 +10,8 @@ export default defineConfig({
   provider: 'local',
   allowlist: ['127.0.0.1', 'localhost', '::1'],
   out: 'reports',
+  // The evidence subject digests the reference target's tracked files.
+  artifact: ['target'],
   tiers: {
     pr: { suites: ['suites/**/*.pr.test.ts'], numRuns: 25 },
     nightly: { suites: ['suites/**/*.test.ts'], numRuns: 1000 },

@@ -1,9 +1,12 @@
-import { relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import pc from 'picocolors';
 import type { Tier } from '../config/config.ts';
 import { loadConfig } from '../config/load-config.ts';
 import type { Severity } from '../config/target.ts';
 import { BreakwaterError, EXIT } from '../errors.ts';
+import { parseEnvelope } from '../evidence/dsse.ts';
+import { loadPrivateKey } from '../evidence/keys.ts';
 import { runTier } from '../run/run-tier.ts';
 import type { RunResult } from '../run/result.ts';
 import type { ProviderName } from '../stack/types.ts';
@@ -20,6 +23,19 @@ export interface RunCommandOptions {
   attach?: string;
   failOn: Severity;
   seed?: number;
+  /** Private key file that signs the evidence. */
+  key?: string;
+}
+
+/** Who signed a run's evidence, read back from the envelope the run just wrote. */
+export function evidenceSigner(path: string): { trust: string; keyid: string } | undefined {
+  try {
+    const env = parseEnvelope(readFileSync(path));
+    if (!env.ok) return undefined;
+    return (JSON.parse(env.envelope.payload.toString('utf8')) as { predicate?: { signer?: { trust: string; keyid: string } } }).predicate?.signer;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Aborts on the first SIGINT or SIGTERM so the run can stop its stack; a second signal is reported but cleanup still finishes. */
@@ -65,7 +81,7 @@ export const INTERRUPT_EXIT: Record<string, number> = { SIGINT: EXIT.interrupted
 export const VERDICT_EXIT: Record<RunResult['verdict'], number> = { pass: EXIT.pass, blocked: EXIT.blocked, error: EXIT.infra };
 
 /** Prints the human summary of a run on stdout. */
-export function printSummary(result: RunResult, runJson: string): void {
+export function printSummary(result: RunResult, evidence: string, signer?: { trust: string; keyid: string }): void {
   const v = result.verdict === 'pass' ? pc.green('PASS') : result.verdict === 'blocked' ? pc.red('BLOCKED') : pc.yellow('ERROR');
   const passed = result.checks.filter((c) => c.state === 'passed').length;
   const lines = [
@@ -75,7 +91,10 @@ export function printSummary(result: RunResult, runJson: string): void {
   for (const f of result.findings.slice(0, 20)) lines.push(`  ${pc.red('✗')} [${f.severity}] ${f.title} ${pc.dim(`(${f.check}, ${f.id})`)}`);
   if (result.findings.length > 20) lines.push(`  … ${result.findings.length - 20} more in run.json`);
   for (const r of result.reasons.filter((r) => !/finding/.test(r)).slice(0, 10)) lines.push(`  ${pc.yellow('!')} ${r}`);
-  lines.push(`  evidence: ${relative(process.cwd(), runJson) || runJson}`);
+  lines.push(`  evidence: ${relative(process.cwd(), evidence) || evidence}${signer ? ` (signed by ${signer.keyid.slice(0, 16)})` : ''}`);
+  if (signer?.trust === 'development') {
+    lines.push(`  ${pc.yellow('!')} the evidence is signed with an untrusted development key (.breakwater/dev-key); a gate should not accept it: create a key with \`breakwater keygen\` and pass --key or BREAKWATER_SIGNING_KEY_FILE`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -85,8 +104,13 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
   intr.onSignal((sig) => progress.step(`${sig} received: stopping the stack`));
   try {
     if (intr.signal.aborted) throw new BreakwaterError('BW_INTERRUPTED', 'interrupted before the run started');
+    if (opts.key) {
+      // Checked before the stack starts, so a bad key costs no run; the evidence writer reads it from the environment.
+      loadPrivateKey(opts.key);
+      process.env.BREAKWATER_SIGNING_KEY_FILE = resolve(opts.key);
+    }
     const config = await loadConfig(opts.config);
-    const { result, runJson, outDir } = await runTier({
+    const { result, runJson, outDir, artifacts } = await runTier({
       config,
       tier: opts.tier,
       out: opts.out,
@@ -101,11 +125,15 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
       onProgress: (d, t, l) => progress.tests(d, t, l),
     });
     progress.close();
+    const evidence = artifacts.evidence ?? runJson;
+    const signer = artifacts.evidence ? evidenceSigner(artifacts.evidence) : undefined;
     if (opts.json) {
       const summary = {
         verdict: result.verdict,
         out: outDir,
-        evidence: runJson,
+        evidence,
+        signer,
+        runJson,
         findings: result.findings.map((f) => ({ id: f.id, check: f.check, severity: f.severity })),
         measurements: result.measurements,
         durationMs: result.durationMs,
@@ -113,7 +141,7 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
       };
       process.stdout.write(JSON.stringify(summary) + '\n');
     } else {
-      printSummary(result, runJson);
+      printSummary(result, evidence, signer);
     }
     process.exitCode = VERDICT_EXIT[result.verdict];
   } catch (err) {

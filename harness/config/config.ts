@@ -28,6 +28,12 @@ export interface BreakwaterConfig {
   /** Output root; each run writes to `<out>/<run-id>/` unless `--out` is given. Default `reports`. */
   out?: string;
   tiers?: Partial<Record<Tier, TierPlan>>;
+  /**
+   * The target artifact that evidence is about: paths (relative to `root`) whose
+   * git-tracked files are digested into the evidence subject. Default: the
+   * entry service's `cwd`.
+   */
+  artifact?: string[];
 }
 
 export const DEFAULT_ALLOWLIST = ['127.0.0.1', 'localhost', '::1'];

@@ -16,6 +16,8 @@ export interface ResolvedConfig {
   allowlist: string[];
   out: string;
   tiers: Record<Tier, Required<Pick<TierPlan, 'suites'>> & TierPlan>;
+  /** Paths (relative to rootDir) of the target artifact; see BreakwaterConfig.artifact. */
+  artifact?: string[];
 }
 
 const configSchema = z
@@ -30,6 +32,7 @@ const configSchema = z
       .object(Object.fromEntries(TIERS.map((t) => [t, z.object({ suites: z.array(z.string().min(1)), scenarios: z.array(z.string()).optional(), numRuns: z.number().int().positive().optional() }).strict().optional()])))
       .strict()
       .optional(),
+    artifact: z.array(z.string().min(1).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), 'must be a path inside the root (relative, no "..")')).min(1).optional(),
   })
   .strict()
   .refine((c) => c.provider !== 'attach' || !!c.attach, { message: 'provider "attach" needs attach.baseUrl', path: ['attach'] });
@@ -73,5 +76,6 @@ export function resolveConfig(raw: unknown, configPath: string): ResolvedConfig 
     allowlist: cfg.allowlist ?? DEFAULT_ALLOWLIST,
     out: resolve(dirname(configPath), cfg.out ?? 'reports'),
     tiers,
+    artifact: cfg.artifact,
   };
 }

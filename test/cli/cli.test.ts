@@ -86,7 +86,7 @@ describe('run against the reference stack', () => {
     const r = await runCli(['run', '--tier', 'pr', '--out', out, '--json'], { env: { BREAKWATER_RUN_ID: id } });
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(summary).toMatchObject({ verdict: 'pass', out, evidence: join(out, 'run.json'), findings: [], measurements: [], durationMs: expect.any(Number) });
+    expect(summary).toMatchObject({ verdict: 'pass', out, evidence: join(out, 'evidence.dsse.json'), findings: [], measurements: [], durationMs: expect.any(Number) });
     const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
     expect(run).toMatchObject({ runId: id, tier: 'pr', verdict: 'pass', target: { name: 'reference-chat', provider: 'local' } });
     expect(run.checks.length).toBeGreaterThan(0);
