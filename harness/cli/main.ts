@@ -6,6 +6,9 @@ import { doctorCommand } from './doctor-command.ts';
 import { setupCommand } from './setup-command.ts';
 import { replayCommand } from './replay-command.ts';
 import { startCommand } from './start-command.ts';
+import { keygenCommand } from './keygen-command.ts';
+import { verifyCommand } from './verify-command.ts';
+import { mergeCommand } from './merge-command.ts';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -27,7 +30,7 @@ export function program(intr: Interrupts): Command {
   common(
     cli
       .command('run')
-      .description('start the stack, run a tier, write <out>/run.json')
+      .description('start the stack, run a tier, write <out>/run.json and signed <out>/evidence.dsse.json')
       .addOption(new Option('-t, --tier <tier>', 'which tier').choices(['pr', 'nightly', 'drill']).default('pr'))
       .option('-o, --out <dir>', 'output directory (default reports/<run-id>)')
       .option('--json', 'print a JSON summary on stdout')
@@ -36,7 +39,8 @@ export function program(intr: Interrupts): Command {
       .addOption(new Option('-p, --provider <provider>', 'how the stack is started').choices(['local', 'compose', 'attach']))
       .option('--attach <url>', 'run against an already running stack (implies --provider attach)')
       .addOption(new Option('--fail-on <severity>', 'lowest severity that blocks').choices(['critical', 'high', 'medium', 'low']).default('high'))
-      .option('--seed <n>', 'fast-check seed', positiveInt),
+      .option('--seed <n>', 'fast-check seed', positiveInt)
+      .option('-k, --key <file>', 'private ed25519 key that signs the evidence (default BREAKWATER_SIGNING_KEY_FILE, BREAKWATER_SIGNING_KEY, else an untrusted development key)'),
   ).action(async (opts) => runCommand(opts, intr));
 
   common(
@@ -48,6 +52,30 @@ export function program(intr: Interrupts): Command {
       .option('-o, --out <dir>', 'output directory for the replay run')
       .option('--json', 'print a JSON summary on stdout'),
   ).action(async (id, opts) => replayCommand(id, opts, intr));
+
+  cli
+    .command('keygen')
+    .description('write an ed25519 signing key pair: signing-key.pem (private, 0600) and signing-key.pub.pem')
+    .option('-o, --out <dir>', 'directory for the key pair', '.breakwater/keys')
+    .option('--force', 'replace an existing key pair')
+    .action(async (opts) => keygenCommand(opts));
+
+  cli
+    .command('verify')
+    .description('verify signed evidence (envelope, signature, schema, subject); prints one line, exit 0 verified, 1 not')
+    .argument('<evidence>', 'evidence.dsse.json (or test-result.dsse.json)')
+    .requiredOption('-k, --key <pub...>', 'trusted public key(s) (SPKI PEM)')
+    .option('--commit <sha>', 'the commit the evidence must be about')
+    .action(async (file, opts) => verifyCommand(file, opts));
+
+  cli
+    .command('merge')
+    .description('verify the evidence of several shards of one run, combine it and sign the result')
+    .argument('<evidence...>', 'evidence.dsse.json of each shard')
+    .requiredOption('-k, --key <pub...>', 'trusted public key(s) the shards were signed with')
+    .requiredOption('-o, --out <file>', 'where to write the merged evidence')
+    .option('--sign-key <file>', 'private key that signs the merged evidence (default as for run)')
+    .action(async (files, opts) => mergeCommand(files, opts));
 
   cli
     .command('doctor')
