@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import type { Reporter, TestCase, TestModule, SerializedError } from 'vitest/node';
-import type { CheckResult, Finding } from './result.ts';
+import type { CheckResult, Finding, MatrixCellResult } from './result.ts';
 import '../suite/provided.ts';
 
 /**
@@ -10,6 +10,7 @@ import '../suite/provided.ts';
 export class CollectorReporter implements Reporter {
   readonly checks: CheckResult[] = [];
   readonly findings: Finding[] = [];
+  readonly matrix: MatrixCellResult[] = [];
   readonly secrets: string[] = [];
   readonly errors: string[] = [];
   total = 0;
@@ -41,6 +42,7 @@ export class CollectorReporter implements Reporter {
         const findings = meta?.findings ?? [];
         this.findings.push(...findings);
         this.secrets.push(...(meta?.secrets ?? []));
+        this.matrix.push(...(meta?.matrix ?? []));
         const state = result.state === 'passed' ? 'passed' : result.state === 'failed' ? 'failed' : 'skipped';
         this.checks.push({
           name: `${suite} > ${tc.fullName}`,
@@ -49,6 +51,7 @@ export class CollectorReporter implements Reporter {
           durationMs: Math.round(tc.diagnostic()?.duration ?? 0),
           error: state === 'failed' ? firstLine(result.errors?.[0]?.message ?? 'failed') : undefined,
           findings: findings.length,
+          findingIds: findings.map((f) => f.id),
         });
       }
     }

@@ -38,6 +38,19 @@ export interface CheckResult {
   /** First line of the failure, redacted. */
   error?: string;
   findings: number;
+  /** Ids of the findings this check reported (absent in results written before it was recorded). */
+  findingIds?: string[];
+}
+
+/** One cell of the authz matrix as it ran: who asked for what, what the policy expects and what came back. */
+export interface MatrixCellResult {
+  principal: string;
+  resource: string;
+  op: string;
+  expected: 'allow' | 'deny';
+  status: number;
+  /** The cell met its expectation, i.e. it produced no finding. */
+  pass: boolean;
 }
 
 export type Verdict = 'pass' | 'blocked' | 'error';
@@ -59,6 +72,8 @@ export interface RunResult {
   checks: CheckResult[];
   findings: Finding[];
   measurements: Measurement[];
+  /** The authz matrix cells, when the run included the matrix suite (every round of it on nightly). */
+  matrix?: MatrixCellResult[];
   /** Service processes that died without being asked to. */
   incidents: ExitRecord[];
   teardownErrors: string[];

@@ -197,6 +197,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     seeds: { fastCheck: fcSeed },
     checks: collector.checks,
     findings: collector.findings,
+    ...(collector.matrix.length ? { matrix: collector.matrix } : {}),
     measurements: [],
     incidents: stopped.incidents,
     teardownErrors: stopped.teardownErrors,

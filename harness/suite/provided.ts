@@ -25,6 +25,8 @@ export interface FindingMeta {
   findings: import('../run/result.ts').Finding[];
   /** Credentials seen by this test, so the runner can redact every artifact. */
   secrets: string[];
+  /** The authz matrix cells this test ran, for the reports' matrix grid. */
+  matrix?: import('../run/result.ts').MatrixCellResult[];
 }
 
 declare module 'vitest' {

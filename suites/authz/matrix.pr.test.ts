@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { describeFindings, useTarget } from '../../harness/index.ts';
+import type { MatrixCellResult } from '../../harness/run/result.ts';
 import { BOUNDARY_SEVERITY, boundaryOf, runAuthzMatrix } from '../../harness/suite/authz-matrix.ts';
 
 /**
@@ -18,7 +19,10 @@ describe('authz matrix', () => {
   test.for(rounds)('round %i: every denied cell stays denied', async (round, { task }) => {
     const outcomes = await runAuthzMatrix(target, { shuffleSeed: nightly ? target.run.fcSeed + round : undefined });
     expect(outcomes.length, 'the profile produced no matrix cells').toBeGreaterThan(0);
+    const cells: MatrixCellResult[] = [];
     for (const o of outcomes) {
+      const cell: MatrixCellResult = { principal: o.principal.name, resource: o.resource, op: o.op, expected: o.expected, status: o.status, pass: false };
+      cells.push(cell);
       const def = target.profile.resources[o.resource]!;
       const who = `${o.principal.name} (${o.principal.role}${o.principal.kind === 'bot' ? ' bot' : ''}, ${o.principal.tenant})`;
       const subject = `${o.resource}.${o.op} ${o.route.method} ${o.route.path} as ${o.principal.name}`;
@@ -57,8 +61,13 @@ describe('authz matrix', () => {
           expected: '2xx',
           excerpt: o.excerpt,
         });
+      } else {
+        cell.pass = true;
       }
     }
+    // On the test's meta, so the run result (and the report's matrix grid) has every cell, not only the failing ones.
+    task.meta.breakwater ??= { findings: [], secrets: [] };
+    task.meta.breakwater.matrix = cells;
     const findings = task.meta.breakwater?.findings ?? [];
     expect(findings, describeFindings(findings)).toEqual([]);
   });

@@ -1,0 +1,85 @@
+import type { RunResult } from '../run/result.ts';
+import { groupFindings, severityCounts, testName } from './group-findings.ts';
+import type { Reporter } from './reporter.ts';
+
+const VERDICT_LINE: Record<RunResult['verdict'], string> = { pass: '✅ PASS', blocked: '❌ BLOCKED', error: '⚠️ ERROR' };
+
+/** Rows beyond this go to the SARIF and run.json only: a step summary is capped at 1 MiB. */
+const MAX_ROWS = 200;
+
+/** Text for a GitHub-flavoured Markdown table cell: one line, no markup, no HTML. */
+export function mdCell(value: unknown, max = 160): string {
+  let s = String(value ?? '').replace(/\s+/g, ' ').trim();
+  if (s.length > max) s = `${s.slice(0, max - 1)}…`;
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/([\\`*_[\]|#~])/g, '\\$1');
+}
+
+/** A Markdown summary for `$GITHUB_STEP_SUMMARY`: verdict, counts, findings by check and severity, SLOs, reasons. */
+export function renderMarkdown(result: RunResult): string {
+  const checks = result.checks ?? [];
+  const findings = result.findings ?? [];
+  const measurements = result.measurements ?? [];
+  const n = (state: string) => checks.filter((c) => c.state === state).length;
+  const flaws = result.target?.flaws?.length ? ` (flaws: ${mdCell(result.target.flaws.join(', '))})` : '';
+  const out: string[] = [
+    `## Breakwater ${mdCell(result.tier)} tier on ${mdCell(result.target?.name)}${flaws}: ${VERDICT_LINE[result.verdict] ?? mdCell(result.verdict)}`,
+    '',
+    `**${n('passed')}/${checks.length}** checks passed · ${n('failed')} failed · ${n('skipped')} skipped · ` +
+      `**${findings.length}** finding(s)${findings.length ? ` (${severityCounts(findings)})` : ''} · ` +
+      `${((result.durationMs ?? 0) / 1000).toFixed(1)} s · run \`${result.runId}\` · seed ${result.seeds?.fastCheck ?? '–'}`,
+    '',
+  ];
+
+  out.push('### Findings', '');
+  if (!findings.length) out.push('No findings.', '');
+  else {
+    out.push('| check | severity | id | subject | observed | expected |', '|---|---|---|---|---|---|');
+    let rows = 0;
+    for (const group of groupFindings(findings)) {
+      for (const { severity, findings: list } of group.bySeverity) {
+        for (const f of list) {
+          if (rows++ >= MAX_ROWS) continue;
+          out.push(`| ${mdCell(group.check)} | ${severity} | \`${String(f.id).replace(/[`|\s]/g, '')}\` | ${mdCell(f.subject)} | ${mdCell(f.observed, 80)} | ${mdCell(f.expected, 80)} |`);
+        }
+      }
+    }
+    out.push('');
+    if (rows > MAX_ROWS) out.push(`… and ${rows - MAX_ROWS} more findings in \`results.sarif\` and \`run.json\`.`, '');
+  }
+
+  const failed = checks.filter((c) => c.state === 'failed');
+  if (failed.length) {
+    out.push('### Failed checks', '');
+    for (const c of failed) out.push(`- ${mdCell(c.suite)} › ${mdCell(testName(c))}: ${mdCell(c.error ?? 'failed', 300)}`);
+    out.push('');
+  }
+
+  out.push('### SLO measurements', '');
+  if (!measurements.length) out.push('No SLO measurements in this run.', '');
+  else {
+    out.push('| SLO | value | objective | window | result |', '|---|---|---|---|---|');
+    for (const m of measurements) out.push(`| ${mdCell(m.slo)} | ${mdCell(`${m.value} ${m.unit}`)} | ${mdCell(`${m.objective} ${m.unit}`)} | ${mdCell(m.window)} | ${m.pass ? '✅ pass' : '❌ fail'} |`);
+    out.push('');
+  }
+
+  if (result.reasons?.length) {
+    out.push('### Reasons', '');
+    for (const r of result.reasons) out.push(`- ${mdCell(r, 400)}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** Writes `summary.md`. */
+export function markdownReporter(): Reporter {
+  return {
+    name: 'markdown',
+    async onRunEnd(result, ctx) {
+      return ctx.emit('summary.md', renderMarkdown(result));
+    },
+  };
+}
