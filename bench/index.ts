@@ -1,4 +1,5 @@
 import { printResults } from './print.ts';
+import { benchFlood } from './flood.ts';
 import { benchMatrix } from './matrix.ts';
 import { benchStack } from './stack.ts';
 import { benchTarget } from './target.ts';
@@ -15,6 +16,7 @@ export const BENCHES: Bench[] = [
   { name: 'target', run: benchTarget },
   { name: 'stack', run: benchStack },
   { name: 'matrix', run: benchMatrix },
+  { name: 'flood', run: benchFlood },
 ];
 
 async function main(): Promise<void> {

@@ -60,10 +60,19 @@ export class RealtimeSocket implements AsyncDisposable {
     return this.#ws.readyState === WebSocket.OPEN;
   }
 
-  /** Sends one frame as JSON text (a string is sent as is). Returns false when the socket is not open. */
-  send(frame: unknown): boolean {
+  /** Bytes queued for sending and not yet handed to the kernel (the flood generator's backpressure gauge). */
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /**
+   * Sends one frame as JSON text (a string is sent as is). Returns false when
+   * the socket is not open. `onWritten` fires once the frame's bytes have been
+   * handed to the kernel, or with the error that stopped them.
+   */
+  send(frame: unknown, onWritten?: (err?: Error) => void): boolean {
     if (!this.open) return false;
-    this.#ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+    this.#ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame), onWritten);
     return true;
   }
 
