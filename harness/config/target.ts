@@ -261,7 +261,17 @@ export interface RealtimeEvent {
   frame(room: RealtimeRoom, payload: unknown): unknown;
   /** Valid payloads. */
   arbitrary: Arbitrary<unknown>;
-  limits: { ratePerSecond: number; burst: number; maxBytes: number };
+  limits: {
+    ratePerSecond: number;
+    burst: number;
+    maxBytes: number;
+    /**
+     * Whose budget the rate is: one principal's across all its connections
+     * and reconnects (default), or each connection's own. A per-connection
+     * limit is not checked across connections or reconnects.
+     */
+    per?: 'principal' | 'connection';
+  };
   /** Delivered frames that carry a payload sent with this event (canary matching). */
   delivered?(frame: any): string | undefined;
   /** A relay event goes to one peer; the peer must never receive a malformed payload. */

@@ -233,6 +233,10 @@ describe.skipIf(!realtime)('socket rate limit', () => {
     return seat!;
   }
   const avoidFlooder = () => (flooder ? [flooder.seat.info.name] : []);
+  /** Skips a check of one principal's budget when the profile declares the limit per connection. */
+  function needPrincipalBudget(ctx: TestContext, p: Probe): void {
+    if (p.def.limits.per === 'connection') ctx.skip(`the profile declares ${p.name}'s limit per connection: a principal's connections and reconnects each get their own budget`);
+  }
 
   /** The flooder of the one-connection check, kept open for the just-under check at the end. */
   let flooder: { seat: Seat; socket: RealtimeSocket } | undefined;
@@ -321,6 +325,7 @@ describe.skipIf(!realtime)('socket rate limit', () => {
   test(`abuse.rate-limit: ${CONNECTIONS} connections of one principal share one budget`, async (ctx) => {
     const { task } = ctx;
     const p = needProbe(ctx);
+    needPrincipalBudget(ctx, p);
     const limits = p.def.limits;
     const seat = needSeat(ctx, await takeSeat([p.def], { avoid: avoidFlooder() }), p.name);
     const opened = await Promise.allSettled(Array.from({ length: CONNECTIONS }, () => openJoined(seat, limits)));
@@ -357,6 +362,7 @@ describe.skipIf(!realtime)('socket rate limit', () => {
   test('abuse.rate-limit: reconnecting does not refill the budget', async (ctx) => {
     const { task } = ctx;
     const p = needProbe(ctx);
+    needPrincipalBudget(ctx, p);
     const limits = p.def.limits;
     const seat = needSeat(ctx, await takeSeat([p.def], { avoid: avoidFlooder() }), p.name);
     const exhaust = { count: limits.burst + limits.ratePerSecond };
