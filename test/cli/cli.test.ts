@@ -90,7 +90,9 @@ describe('run against the reference stack', () => {
     const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
     expect(run).toMatchObject({ runId: id, tier: 'pr', verdict: 'pass', target: { name: 'reference-chat', provider: 'local' } });
     expect(run.checks.length).toBeGreaterThan(0);
-    expect(run.checks.every((c: { state: string }) => c.state === 'passed')).toBe(true);
+    // Suites skip what a profile does not declare (with a reason); nothing may fail.
+    expect(run.checks.filter((c: { state: string }) => c.state === 'failed')).toEqual([]);
+    expect(run.checks.filter((c: { state: string }) => c.state === 'passed').length).toBeGreaterThan(0);
     for (const f of files(out)) expect(readFileSync(f, 'utf8'), f).not.toMatch(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\./);
     await expectNothingLeft(id, JSON.parse(readFileSync(join(out, 'stack.json'), 'utf8')));
   });
