@@ -29,6 +29,9 @@ export { defineConfig, type BreakwaterConfig, type Tier, type TierPlan } from '.
 export { loadConfig, resolveConfig, type ResolvedConfig } from './config/load-config.ts';
 export { resolveTarget } from './config/resolve-target.ts';
 export { BreakwaterError, EXIT, type ErrorCode } from './errors.ts';
+export { defineGatePolicy, type GatePolicy, type StagePolicy, type GateStage } from './gate/policy.ts';
+export type { Duration } from './gate/freshness.ts';
+export type { Waiver } from './gate/waivers.ts';
 export { startStack } from './stack/start-stack.ts';
 export type { StartedStack, StoppedStack, StackInfo, ProcessControl, StartedLink, ProviderName } from './stack/types.ts';
 export type { ToxicSpec, ToxicType } from './stack/toxiproxy.ts';

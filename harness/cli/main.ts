@@ -9,6 +9,7 @@ import { startCommand } from './start-command.ts';
 import { keygenCommand } from './keygen-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { mergeCommand } from './merge-command.ts';
+import { gateCommand } from './gate-command.ts';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -76,6 +77,20 @@ export function program(intr: Interrupts): Command {
     .requiredOption('-o, --out <file>', 'where to write the merged evidence')
     .option('--sign-key <file>', 'private key that signs the merged evidence (default as for run)')
     .action(async (files, opts) => mergeCommand(files, opts));
+
+  cli
+    .command('gate')
+    .description('decide whether a change may ship: verify the evidence, apply the stage policy and waivers, score the rubric; exit 0 promote, 1 blocked')
+    .addOption(new Option('--stage <stage>', 'which gate').choices(['pr', 'nightly', 'release']).makeOptionMandatory())
+    .requiredOption('-e, --evidence <files...>', 'evidence.dsse.json of each required tier')
+    .option('--policy <file>', 'gate policy (defineGatePolicy)', 'gate.policy.ts')
+    .requiredOption('-k, --key <pub...>', 'trusted public key(s) (SPKI PEM)')
+    .option('--commit <sha>', 'the commit the evidence must be about')
+    .option('--waivers <file>', 'waivers (YAML or JSON)')
+    .option('--history <dir>', "past runs' evidence, for flake rates and the smoke no-go")
+    .option('--json', 'print the decision as JSON')
+    .addOption(new Option('--now <iso>', "the gate's clock (tests)").hideHelp())
+    .action(async (opts) => gateCommand(opts));
 
   cli
     .command('doctor')
