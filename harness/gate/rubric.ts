@@ -100,7 +100,7 @@ function scenarioStatuses(runs: EvidencePredicate[]): string[] {
   return runs.flatMap((r) => (r.scenarios ?? []).map((s) => (s && typeof s === 'object' ? String((s as { status?: unknown }).status) : 'unknown')));
 }
 
-const inSuites = (suite: string, prefixes: string[]) => prefixes.some((p) => suite.startsWith(p) || suite.includes(`/${p}`));
+const inSuites = (suite: string, prefixes: string[]) => prefixes.some((p) => suite.startsWith(p));
 
 /** How many of the most recent runs (that ran the smoke suite) failed it, in a row. */
 export function smokeFailureStreak(runs: EvidencePredicate[], smokeSuites: string[]): number {
