@@ -1,6 +1,7 @@
 import { printResults } from './print.ts';
 import { benchFlood } from './flood.ts';
 import { benchMatrix } from './matrix.ts';
+import { benchProperties } from './properties.ts';
 import { benchStack } from './stack.ts';
 import { benchTarget } from './target.ts';
 import type { Bench, BenchResult } from './types.ts';
@@ -16,6 +17,7 @@ export const BENCHES: Bench[] = [
   { name: 'target', run: benchTarget },
   { name: 'stack', run: benchStack },
   { name: 'matrix', run: benchMatrix },
+  { name: 'properties', run: benchProperties },
   { name: 'flood', run: benchFlood },
 ];
 

@@ -77,6 +77,16 @@ export class RealtimeSocket implements AsyncDisposable {
   }
 
   /**
+   * Sends bytes exactly as given, as a text frame (even when they are not valid
+   * UTF-8) or as a binary frame. Returns false when the socket is not open.
+   */
+  sendRaw(data: string | Uint8Array, opts: { binary: boolean }): boolean {
+    if (!this.open) return false;
+    this.#ws.send(data, { binary: opts.binary });
+    return true;
+  }
+
+  /**
    * The first frame from index `from` on (default: every frame so far) that
    * satisfies `predicate`, waiting at most `timeoutMs` for it. `undefined` on
    * timeout or when the socket closes first. A predicate that throws is a no.
