@@ -1,4 +1,5 @@
 import { printResults } from './print.ts';
+import { benchEvidence } from './evidence.ts';
 import { benchFlood } from './flood.ts';
 import { benchMatrix } from './matrix.ts';
 import { benchProperties } from './properties.ts';
@@ -19,6 +20,7 @@ export const BENCHES: Bench[] = [
   { name: 'matrix', run: benchMatrix },
   { name: 'properties', run: benchProperties },
   { name: 'flood', run: benchFlood },
+  { name: 'evidence', run: benchEvidence },
 ];
 
 async function main(): Promise<void> {
