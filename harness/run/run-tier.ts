@@ -149,7 +149,14 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       replay: opts.replay,
     };
     collector = new CollectorReporter(config.rootDir, opts.onProgress);
-    await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);
+    // On interrupt, the stack goes down at once: in-flight checks then fail fast instead of waiting out their timeouts.
+    const stopOnAbort = () => void stack.stop();
+    opts.signal?.addEventListener('abort', stopOnAbort, { once: true });
+    try {
+      await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);
+    } finally {
+      opts.signal?.removeEventListener('abort', stopOnAbort);
+    }
     interrupted(opts.signal);
   } catch (err) {
     stopped = await stack.stop();
@@ -235,7 +242,10 @@ async function runSuites(config: ResolvedConfig, include: string[], filters: str
       reporters: [collector],
       provide: { breakwater: provided },
       pool: 'forks',
-      maxWorkers: 2,
+      // One suite file at a time: suites share the target's per-user budgets, caches and
+      // principals, and a check perturbed by another suite's traffic would make the gate flaky.
+      maxWorkers: 1,
+      fileParallelism: false,
       testTimeout: 120_000,
       hookTimeout: 120_000,
       passWithNoTests: true,
@@ -248,10 +258,17 @@ async function runSuites(config: ResolvedConfig, include: string[], filters: str
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     for (const l of process.listeners(sig)) if (!before[sig].includes(l)) process.off(sig, l);
   }
-  const onAbort = () => void vitest.cancelCurrentRun('keyboard-input');
+  let abortedAt: Promise<void> | undefined;
+  const onAbort = () => {
+    void vitest.cancelCurrentRun('keyboard-input');
+    // A check blocked on the dead stack gets a short grace period, then the pool is closed under it.
+    abortedAt = new Promise((r) => setTimeout(r, 2000));
+  };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await vitest.start(filters.length ? filters : undefined);
+    const run = vitest.start(filters.length ? filters : undefined);
+    run.catch(() => {});
+    await Promise.race([run, new Promise<void>((resolve) => signal?.addEventListener('abort', () => void abortedAt!.then(resolve), { once: true }))]);
   } catch (err) {
     throw new BreakwaterError('BW_SUITES_FAILED_TO_RUN', `vitest could not run the suites: ${oneLine(err)}`, { cause: err });
   } finally {
