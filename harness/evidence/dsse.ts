@@ -46,7 +46,9 @@ export function serializeEnvelope(env: Envelope): string {
   return JSON.stringify({ payloadType: env.payloadType, payload: env.payload, signatures: env.signatures.map((s) => (s.keyid === undefined ? { sig: s.sig } : { keyid: s.keyid, sig: s.sig })) });
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// Linear-time shape check (a grouped pattern overflowed the regex stack on multi-MB payloads);
+// the round trip below still refuses every non-canonical encoding.
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
  * Strict standard base64: only the canonical encoding of some bytes is accepted
@@ -55,7 +57,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  * exactly one encoding; DSSE also allows URL-safe base64, which we deliberately refuse.
  */
 export function decodeBase64Strict(s: string): Buffer | undefined {
-  if (!BASE64.test(s)) return undefined;
+  if (s.length % 4 !== 0 || !BASE64.test(s)) return undefined;
   const bytes = Buffer.from(s, 'base64');
   return bytes.toString('base64') === s ? bytes : undefined;
 }
