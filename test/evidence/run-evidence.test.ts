@@ -91,7 +91,7 @@ describe('a real run writes signed evidence', () => {
 });
 
 describe('breakwater merge', () => {
-  it('merges two shards of one run into evidence that verifies, with the union of the findings; refuses mixed tiers', async () => {
+  it('merges two shards of one run into evidence that verifies, with the same findings as one unsharded run; refuses mixed tiers', async () => {
     const keys = tmp('merge-keys');
     expect((await runCli(['keygen', '--out', keys])).code).toBe(0);
     const priv = join(keys, 'signing-key.pem');
@@ -103,6 +103,8 @@ describe('breakwater merge', () => {
       shard(['--suite', 'authz/matrix', '--key', priv], env),
       shard(['--tier', 'drill', '--suite', 'smoke', '--key', priv], env),
     ]);
+    // The same two suites in one unsharded run: merging the shards must give the same findings.
+    const whole = await shard(['--suite', 'smoke', '--suite', 'authz/matrix', '--key', priv], env);
     expect(matrix.run.findings.length).toBeGreaterThan(0);
 
     const out = join(tmp('merged'), 'merged.dsse.json');
@@ -113,6 +115,8 @@ describe('breakwater merge', () => {
     const p = (verified(out, pub).statement as EvidenceStatement).predicate;
     const union = new Map([...smoke.run.findings, ...matrix.run.findings].map((f) => [f.id, f]));
     expect(p.findings.map((f) => f.id).sort()).toEqual([...union.keys()].sort());
+    expect(p.findings.map((f) => f.id).sort()).toEqual(whole.run.findings.map((f) => f.id).sort());
+    expect(p.checks.map((c) => c.name).sort()).toEqual(whole.run.checks.map((c) => c.name).sort());
     expect(p.checks).toHaveLength(smoke.run.checks.length + matrix.run.checks.length);
     expect(p.verdict).toBe('blocked');
     expect(p.shards!.map((s) => s.runId).sort()).toEqual([smoke.run.runId, matrix.run.runId].sort());

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
 import { inParallel, runTierCli, type TierRun } from '../helpers/tier.ts';
@@ -50,6 +52,21 @@ describe('abuse, SSRF and telemetry suites on the reference target', () => {
     expect(r.run.findings.find((f) => f.check === 'abuse.crash'), summary(r)).toMatchObject({ severity: 'critical' });
     expect(r.run.incidents.some((i) => i.service === 'app' && i.unexpected), summary(r)).toBe(true);
     expect(r.run.finishedAt).toEqual(expect.any(String));
+  });
+
+  test('no artifact of a leaky run holds a token: the target logged them, the harness redacted every file it wrote', () => {
+    const r = runs.get('token-in-logs')!;
+    const files = (dir: string): string[] =>
+      readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : [join(dir, f)]));
+    const written = files(r.out);
+    expect(written.some((f) => f.endsWith('app.log'))).toBe(true);
+    const jwt = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\./;
+    for (const f of written) {
+      const text = readFileSync(f, 'utf8');
+      expect(text, f).not.toMatch(jwt);
+      // Signed envelopes carry their statement in base64: look inside too.
+      if (f.endsWith('.dsse.json')) expect(Buffer.from(JSON.parse(text).payload, 'base64').toString('utf8'), `${f} payload`).not.toMatch(jwt);
+    }
   });
 
   test('generated-input findings record their seed and counterexample path', () => {
