@@ -6,8 +6,15 @@ const early = [];
 const onEarly = (sig) => early.push(sig);
 process.on('SIGINT', onEarly);
 process.on('SIGTERM', onEarly);
+// A rejection left behind by a cancelled test run must not print a stack trace
+// or change the exit code; main() has already decided the outcome.
+process.on('unhandledRejection', (err) => {
+  if (process.env.BREAKWATER_DEBUG) console.error('breakwater: unhandled rejection (debug):', err);
+});
 
 const { register } = await import('tsx/esm/api');
 register();
 const { main } = await import('../harness/cli/main.ts');
-process.exitCode = await main(process.argv, { early, stopEarly: () => (process.off('SIGINT', onEarly), process.off('SIGTERM', onEarly)) });
+const code = await main(process.argv, { early, stopEarly: () => (process.off('SIGINT', onEarly), process.off('SIGTERM', onEarly)) });
+// Exit with the code main() decided, whatever a library set process.exitCode to meanwhile.
+process.exit(code);

@@ -229,34 +229,57 @@ function redactLogs(dir: string | undefined, redactor: Redactor): void {
   }
 }
 
+/** Runs `fn` while refusing new SIGINT/SIGTERM listeners (see runSuites). */
+async function withoutSignalListeners<T>(fn: () => Promise<T>): Promise<T> {
+  const { on, once, addListener } = process;
+  const refuse = (orig: typeof process.on) =>
+    function (this: NodeJS.Process, event: string | symbol, listener: (...args: any[]) => void) {
+      if (event === 'SIGINT' || event === 'SIGTERM') return this;
+      return orig.call(this, event as never, listener);
+    } as typeof process.on;
+  process.on = refuse(on);
+  process.once = refuse(once);
+  process.addListener = refuse(addListener);
+  try {
+    return await fn();
+  } finally {
+    process.on = on;
+    process.once = once;
+    process.addListener = addListener;
+  }
+}
+
 async function runSuites(config: ResolvedConfig, include: string[], filters: string[], provided: ProvidedRun, collector: CollectorReporter, signal?: AbortSignal): Promise<void> {
   const { createVitest } = await import('vitest/node');
-  const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
-  const vitest = await createVitest(
-    'test',
-    {
-      config: false,
-      root: config.rootDir,
-      watch: false,
-      include,
-      reporters: [collector],
-      provide: { breakwater: provided },
-      pool: 'forks',
-      // One suite file at a time: suites share the target's per-user budgets, caches and
-      // principals, and a check perturbed by another suite's traffic would make the gate flaky.
-      maxWorkers: 1,
-      fileParallelism: false,
-      testTimeout: 120_000,
-      hookTimeout: 120_000,
-      passWithNoTests: true,
-      silent: true,
-    } as never,
-    { logLevel: 'silent', configFile: false } as never,
+  // Workaround: vitest's logger registers SIGINT/SIGTERM listeners that call process.exit()
+  // while createVitest() runs; a signal in that window (or later) would cut our teardown short.
+  // The runner owns signals, so those registrations are refused for the duration of the call.
+  const vitest = await withoutSignalListeners(() =>
+    createVitest(
+      'test',
+      {
+        config: false,
+        root: config.rootDir,
+        watch: false,
+        include,
+        reporters: [collector],
+        provide: { breakwater: provided },
+        pool: 'forks',
+        // One suite file at a time: suites share the target's per-user budgets, caches and
+        // principals, and a check perturbed by another suite's traffic would make the gate flaky.
+        maxWorkers: 1,
+        fileParallelism: false,
+        testTimeout: 120_000,
+        hookTimeout: 120_000,
+        passWithNoTests: true,
+        silent: true,
+      } as never,
+      { logLevel: 'silent', configFile: false } as never,
+    ),
   );
-  // Workaround: vitest's logger adds SIGINT/SIGTERM listeners that call process.exit(),
-  // which would cut our teardown short. The runner owns signals, so they are removed.
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    for (const l of process.listeners(sig)) if (!before[sig].includes(l)) process.off(sig, l);
+  if (signal?.aborted) {
+    await vitest.close();
+    return;
   }
   let abortedAt: Promise<void> | undefined;
   const onAbort = () => {
