@@ -1,4 +1,7 @@
 import fc from 'fast-check';
+import { valueAt, type Path } from './json-path.ts';
+
+export { valueAt, type Path };
 
 /**
  * Mutations of valid payloads, as fast-check arbitraries: a mutation is a
@@ -11,7 +14,6 @@ import fc from 'fast-check';
 export type ShapeClass = 'wrong-type' | 'missing-field' | 'extra-field' | 'deep-nesting' | 'huge-array' | 'proto-key';
 export type MutationClass = 'size' | ShapeClass | 'raw-frame';
 export type RawKind = 'invalid-utf8' | 'binary' | 'malformed-json' | 'truncated';
-export type Path = Array<string | number>;
 
 export const SHAPE_CLASSES: readonly ShapeClass[] = ['wrong-type', 'missing-field', 'extra-field', 'deep-nesting', 'huge-array', 'proto-key'];
 
@@ -57,10 +59,6 @@ export function pathsOf(value: unknown, path: Path = []): Path[] {
   if (Array.isArray(value)) value.forEach((v, i) => out.push(...pathsOf(v, [...path, i])));
   else if (isObject(value)) for (const k of Object.keys(value)) out.push(...pathsOf(value[k], [...path, k]));
   return out;
-}
-
-export function valueAt(root: unknown, path: Path): unknown {
-  return path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined), root);
 }
 
 /** A deep copy with `edit` applied to the container at `path` (the root itself when `path` is empty: `edit` gets a box). */

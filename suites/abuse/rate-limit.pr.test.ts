@@ -6,6 +6,7 @@ import type { HttpLimit } from '../../harness/config/target.ts';
 import { flood, type FloodReply, type FloodReplySource, type FloodResult } from '../../harness/suite/flood.ts';
 import { RealtimeClient, type RealtimeSocket } from '../../harness/suite/realtime-client.ts';
 import type { HttpExchange } from '../../harness/suite/use-target.ts';
+import { stringLeaves, valueAt as at, type Path } from '../../harness/suite/json-path.ts';
 
 /**
  * Rate limits, generated from the profile: the declared socket limits
@@ -566,18 +567,6 @@ function deliveredIndex(def: RealtimeEvent, data: unknown, nonce: string): numbe
   if (typeof text !== 'string') return undefined;
   for (const m of text.matchAll(TOKEN_RE)) if (m[1] === nonce) return parseInt(m[2]!, 36);
   return undefined;
-}
-
-type Path = Array<string | number>;
-
-function stringLeaves(value: unknown, path: Path = []): Array<{ path: Path; value: string }> {
-  if (typeof value === 'string') return [{ path, value }];
-  if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([k, v]) => stringLeaves(v, [...path, Array.isArray(value) ? Number(k) : k]));
-}
-
-function at(value: unknown, path: Path): unknown {
-  return path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined), value);
 }
 
 /**

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { describeFindings, useTarget, type Credentials, type PrincipalInfo, type RealtimeEvent, type RealtimeRoom } from '../../harness/index.ts';
 import { RealtimeClient, waitForAny, type ReceivedFrame, type RealtimeSocket } from '../../harness/suite/realtime-client.ts';
+import { stringLeaves, valueAt as at, type Path } from '../../harness/suite/json-path.ts';
 
 /**
  * Realtime isolation, generated from the profile's `realtime` section: who may
@@ -445,19 +446,6 @@ function makeCanary(room: RealtimeRoom, event: string, def: RealtimeEvent, sende
   }
   const fresh = samples.find((s) => !usedJson.has(JSON.stringify(s) ?? 'undefined')) ?? base;
   return done(fresh);
-}
-
-type Path = Array<string | number>;
-
-/** String leaves of `value`, with their paths. */
-function stringLeaves(value: unknown, path: Path = []): Array<{ path: Path; value: string }> {
-  if (typeof value === 'string') return [{ path, value }];
-  if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([k, v]) => stringLeaves(v, [...path, Array.isArray(value) ? Number(k) : k]));
-}
-
-function at(value: unknown, path: Path): unknown {
-  return path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined), value);
 }
 
 function locate(root: Record<string, unknown>, path: Path): { parent: Record<string | number, unknown>; key: string | number } {
