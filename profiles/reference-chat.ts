@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { defineTarget, type Credentials, type PrincipalDefinition, type PrincipalInfo, type ResourceInstance, type SeedContext } from '../harness/config/target.ts';
+import { defineTarget, type Credentials, type IntegrityChannel, type PrincipalDefinition, type PrincipalInfo, type ResourceInstance, type SeedContext } from '../harness/config/target.ts';
 
 /**
  * The reference chat service, described only through its public contract
@@ -223,6 +223,25 @@ const rtcSignalArbitrary = fc.oneof(
     { requiredKeys: ['kind', 'candidate'] },
   ),
 );
+
+// ── integrity: append and read back ───────────────────────────────────────────
+
+/** History pages read before the checker gives up on a channel (50 messages each). */
+const HISTORY_MAX_PAGES = 2_000;
+
+/** Every message body of a channel, newest first, following `nextCursor` until it runs out. */
+async function channelHistory({ channel, get }: { channel: IntegrityChannel; get(path: string): Promise<unknown> }): Promise<string[]> {
+  const base = `/tenants/${encodeURIComponent(channel.params.tenantId!)}/channels/${encodeURIComponent(channel.params.channelId!)}/messages?limit=50`;
+  const bodies: string[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < HISTORY_MAX_PAGES; page++) {
+    const res = (await get(cursor ? `${base}&before=${encodeURIComponent(cursor)}` : base)) as { items: Array<{ body: string }>; nextCursor: string | null };
+    for (const m of res.items) bodies.push(m.body);
+    if (!res.nextCursor) return bodies;
+    cursor = res.nextCursor;
+  }
+  throw new Error(`reference-chat: the history of channel ${channel.key} has more than ${HISTORY_MAX_PAGES} pages of 50; the nothing-lost check reads at most that many`);
+}
 
 /** A delivered object payload is matched by its JSON text, which a JSON round trip preserves. */
 const json = (v: unknown) => (v === undefined ? undefined : JSON.stringify(v));
@@ -544,6 +563,26 @@ export default defineTarget<ChatWorld>({
       signal: { status: 429, retryAfter: true },
     },
   ],
+
+  /**
+   * Two acme channels, each written and read by a different user (the socket
+   * rate limit is per user): the public general channel as acmeMember, the
+   * private secret channel as its creator acmeOwner. A message's body is the
+   * marker and its clientId the idempotency key.
+   */
+  integrity: {
+    channels: (world) => [
+      { key: 'acme-general', as: 'acmeMember', params: { tenantId: world.tenants.acme.id, channelId: world.channels.acmeGeneral } },
+      { key: 'acme-secret', as: 'acmeOwner', params: { tenantId: world.tenants.acme.id, channelId: world.channels.acmeSecret } },
+    ],
+    http: { method: 'POST', path: '/tenants/{tenantId}/channels/{channelId}/messages', body: (w) => ({ body: w.marker, clientId: w.key }) },
+    realtime: {
+      frame: (channel, w) => ({ type: 'message.send', channelId: channel.params.channelId, body: w.marker, clientId: w.key, ref: w.ref }),
+      acked: (f, ref) => f?.type === 'ack' && f.ref === ref,
+      rejected: (f, ref) => f?.type === 'error' && f.ref === ref,
+    },
+    history: channelHistory,
+  },
 
   // The tenant-scoped reads that a per-tenant cache (the membership cache) sits behind.
   cache: {

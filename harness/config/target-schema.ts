@@ -114,6 +114,30 @@ const tokens = z
 
 const severity = z.enum(['critical', 'high', 'medium', 'low']);
 
+const integrity = z
+  .object({
+    channels: fn('(world) => channels'),
+    http: z
+      .object({
+        method: z.enum(['POST', 'PUT']),
+        path: z.string().startsWith('/', 'must start with "/"'),
+        body: fn('(write) => body'),
+      })
+      .strict()
+      .optional(),
+    realtime: z
+      .object({
+        frame: fn('(channel, write) => frame'),
+        acked: fn('(frame, ref) => boolean'),
+        rejected: fn('(frame, ref) => boolean').optional(),
+      })
+      .strict()
+      .optional(),
+    history: fn('async (ctx) => payload texts'),
+  })
+  .strict()
+  .refine((i) => i.http || i.realtime, 'must declare a way to write: http, realtime or both');
+
 export const targetProfileSchema = z
   .object({
     name,
@@ -153,6 +177,7 @@ export const targetProfileSchema = z
     secrets: z.object({ values: z.array(z.string()).optional(), pii: z.array(z.string()).optional() }).strict().optional(),
     severity: z.record(nonEmpty, severity).optional(),
     tokens: tokens.optional(),
+    integrity: integrity.optional(),
     cache: z.object({ paths: fn('(world) => [{ tenant, path }]') }).strict().optional(),
     httpLimits: z
       .array(
@@ -178,5 +203,8 @@ export const targetProfileSchema = z
     }
     for (const [i, e] of (p.egress ?? []).entries()) {
       if (!p.principals[e.as]) ctx.addIssue({ code: 'custom', path: ['egress', i, 'as'], message: `names no principal` });
+    }
+    if (p.integrity?.realtime && !p.realtime) {
+      ctx.addIssue({ code: 'custom', path: ['integrity', 'realtime'], message: 'needs the profile\'s realtime (its path and auth) to connect' });
     }
   });

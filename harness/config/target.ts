@@ -37,6 +37,12 @@ export interface TargetProfile<World = any> {
   cache?: { paths(world: World): Array<{ tenant: string; path: string }> };
   /** Severity per check id, overriding the defaults. */
   severity?: Record<string, Severity>;
+  /**
+   * How to append uniquely marked items to channels and read every channel's
+   * history back: the nothing-lost checker writes through faults and reports
+   * acknowledged writes that are missing, stored twice, or stored in another channel.
+   */
+  integrity?: IntegrityDefinition<World>;
 }
 
 export type Severity = 'critical' | 'high' | 'medium' | 'low';
@@ -307,6 +313,38 @@ export interface SloDefinition {
   /** Measurement window, e.g. "30s". */
   window: string;
   description?: string;
+}
+
+// ── integrity (nothing lost) ──────────────────────────────────────────────────
+
+/** A channel the integrity writers append to. */
+export interface IntegrityChannel {
+  key: string;
+  /** principal that writes and reads */
+  as: string;
+  params: Record<string, string>;
+}
+
+/** One write: the marker to store, and the key that makes a retry of it idempotent. */
+export interface IntegrityWrite {
+  marker: string;
+  /** idempotency key: the same on a retry of the same write */
+  key: string;
+}
+
+export interface IntegrityDefinition<World = any> {
+  /** Channels the writers append to (at least two, so cross-channel delivery can be seen). */
+  channels(world: World): IntegrityChannel[];
+  /** HTTP append: route with {param} placeholders from the channel's params; a 2xx acknowledges the write. */
+  http?: { method: 'POST' | 'PUT'; path: string; body(write: IntegrityWrite): unknown };
+  /** Realtime append over `realtime.path` (with `realtime.auth`): the frame and how a reply acknowledges or rejects it. */
+  realtime?: {
+    frame(channel: IntegrityChannel, write: IntegrityWrite & { ref: string }): unknown;
+    acked(frame: any, ref: string): boolean;
+    rejected?(frame: any, ref: string): boolean;
+  };
+  /** Reads a channel's whole history (every page) and returns each stored item's payload text (where the marker is). */
+  history(ctx: { baseUrl: string; channel: IntegrityChannel; get(path: string): Promise<unknown> }): Promise<string[]>;
 }
 
 /** Identity function that types a target profile. Validation happens in `resolveTarget()`. */

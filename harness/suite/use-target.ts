@@ -6,6 +6,7 @@ import { resolveConfig } from '../config/load-config.ts';
 import { Redactor } from '../safety/redact.ts';
 import { findingId, type Finding } from '../run/result.ts';
 import type { ProvidedRun } from './provided.ts';
+import { authHeaders, credentialSecrets } from './http-auth.ts';
 import './provided.ts';
 
 export interface HttpExchange {
@@ -42,35 +43,7 @@ export interface TargetContext {
 
 let cached: Promise<TargetContext> | undefined;
 
-/** Fills `{param}` placeholders. */
-export function fillPath(path: string, params: Record<string, string>): string {
-  return path.replace(/\{([A-Za-z0-9_]+)\}/g, (_, k: string) => {
-    const v = params[k];
-    if (v === undefined) throw new Error(`route ${path} needs "{${k}}" but the instance has no such param (params: ${Object.keys(params).join(', ')})`);
-    return encodeURIComponent(v);
-  });
-}
-
-function cookieHeader(c: Record<string, string>): string {
-  return Object.entries(c)
-    .map(([k, v]) => `${k}=${v}`)
-    .join('; ');
-}
-
-/** Applies credentials to request headers. */
-export function authHeaders(cred: Credentials | undefined): Record<string, string> {
-  if (!cred) return {};
-  const h: Record<string, string> = { ...(cred.headers ?? {}) };
-  if (cred.cookies && Object.keys(cred.cookies).length) h.cookie = cookieHeader(cred.cookies);
-  return h;
-}
-
-export function credentialSecrets(cred: Credentials): string[] {
-  const out: string[] = [];
-  for (const v of Object.values(cred.headers ?? {})) out.push(v, v.replace(/^\S+\s+/, ''));
-  out.push(...Object.values(cred.cookies ?? {}), ...Object.values(cred.query ?? {}));
-  return out;
-}
+export { authHeaders, credentialSecrets, fillPath } from './http-auth.ts';
 
 async function build(): Promise<TargetContext> {
   const run = inject('breakwater');
