@@ -13,8 +13,14 @@ export default defineConfig({
   // The evidence subject digests the reference target's tracked files.
   artifact: ['target'],
   tiers: {
-    pr: { suites: ['suites/**/*.pr.test.ts'], numRuns: 25 },
-    nightly: { suites: ['suites/**/*.test.ts'], numRuns: 1000 },
+    // One short chaos scenario on every PR: database resets, with the nothing-lost check.
+    pr: { suites: ['suites/**/*.pr.test.ts'], numRuns: 25, scenarios: ['db-reset-peer'] },
+    // Every shipped scenario (scenarios/chaos), the combined storm last.
+    nightly: {
+      suites: ['suites/**/*.test.ts'],
+      numRuns: 1000,
+      scenarios: ['db-latency', 'db-reset-peer', 'redis-down', 'bandwidth-slicer', 'app-kill', 'postgres-pause', 'storm'],
+    },
     drill: { suites: ['suites/smoke/**/*.test.ts'] },
   },
 });

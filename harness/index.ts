@@ -26,6 +26,7 @@ export type {
   LoginContext,
 } from './config/target.ts';
 export { defineConfig, type BreakwaterConfig, type Tier, type TierPlan } from './config/config.ts';
+export { defineScenario, type ScenarioDefinition, type Fault, type FaultStep, type Span } from './config/scenario.ts';
 export { loadConfig, resolveConfig, type ResolvedConfig } from './config/load-config.ts';
 export { resolveTarget } from './config/resolve-target.ts';
 export { BreakwaterError, EXIT, type ErrorCode } from './errors.ts';
@@ -37,4 +38,5 @@ export type { StartedStack, StoppedStack, StackInfo, ProcessControl, StartedLink
 export type { ToxicSpec, ToxicType } from './stack/toxiproxy.ts';
 export { runTier, type RunOptions } from './run/run-tier.ts';
 export type { RunResult, Finding, Measurement, CheckResult, Verdict } from './run/result.ts';
+export { runScenario, type ScenarioJournal, type ScenarioOutcome } from './run/scenario-runner.ts';
 export { useTarget, fillPath, authHeaders, describeFindings, type TargetContext, type HttpExchange } from './suite/use-target.ts';

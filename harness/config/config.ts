@@ -25,6 +25,8 @@ export interface BreakwaterConfig {
   allowlist?: string[];
   /** Directory that suite globs and relative service `cwd`s resolve against. Default: the config file's directory. */
   root?: string;
+  /** Directory of the chaos scenario files (each `export default defineScenario(...)`). Default `scenarios/chaos`. */
+  scenarioDir?: string;
   /** Output root; each run writes to `<out>/<run-id>/` unless `--out` is given. Default `reports`. */
   out?: string;
   tiers?: Partial<Record<Tier, TierPlan>>;

@@ -16,6 +16,8 @@ export interface ResolvedConfig {
   allowlist: string[];
   out: string;
   tiers: Record<Tier, Required<Pick<TierPlan, 'suites'>> & TierPlan>;
+  /** Directory (relative to rootDir) of the chaos scenario files. */
+  scenarioDir: string;
   /** Paths (relative to rootDir) of the target artifact; see BreakwaterConfig.artifact. */
   artifact?: string[];
 }
@@ -27,6 +29,7 @@ const configSchema = z
     attach: z.object({ baseUrl: z.string().url('must be a URL'), toxiproxyUrl: z.string().url('must be a URL').optional() }).strict().optional(),
     allowlist: z.array(z.string().min(1)).optional(),
     root: z.string().min(1).optional(),
+    scenarioDir: z.string().min(1).optional(),
     out: z.string().min(1).optional(),
     tiers: z
       .object(Object.fromEntries(TIERS.map((t) => [t, z.object({ suites: z.array(z.string().min(1)), scenarios: z.array(z.string()).optional(), numRuns: z.number().int().positive().optional() }).strict().optional()])))
@@ -76,6 +79,7 @@ export function resolveConfig(raw: unknown, configPath: string): ResolvedConfig 
     allowlist: cfg.allowlist ?? DEFAULT_ALLOWLIST,
     out: resolve(dirname(configPath), cfg.out ?? 'reports'),
     tiers,
+    scenarioDir: cfg.scenarioDir ?? 'scenarios/chaos',
     artifact: cfg.artifact,
   };
 }

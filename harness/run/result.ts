@@ -74,6 +74,13 @@ export interface RunResult {
   measurements: Measurement[];
   /** The authz matrix cells, when the run included the matrix suite (every round of it on nightly). */
   matrix?: MatrixCellResult[];
+  /**
+   * Journals of the chaos scenarios the run executed, in order: the runner
+   * writes `ScenarioJournal`s (scenario-runner.ts). Typed loosely because
+   * readers (reports, gate) also read older and foreign results and validate
+   * what they use.
+   */
+  scenarios?: unknown[];
   /** Service processes that died without being asked to. */
   incidents: ExitRecord[];
   teardownErrors: string[];

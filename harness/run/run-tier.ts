@@ -14,7 +14,9 @@ import type { ProviderName, StartedStack } from '../stack/types.ts';
 import type { ProvidedRun } from '../suite/provided.ts';
 import { writeArtifacts } from './artifacts.ts';
 import { CollectorReporter } from './collector.ts';
-import { SEVERITY_RANK, type RunResult, type Verdict } from './result.ts';
+import { SEVERITY_RANK, type CheckResult, type RunResult, type Verdict } from './result.ts';
+import { checkScenarioFits, runScenario, type ScenarioOutcome } from './scenario-runner.ts';
+import { loadScenarios, type LoadedScenario } from '../config/load-scenarios.ts';
 
 export interface RunOptions {
   config: ResolvedConfig;
@@ -101,6 +103,15 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       throw new BreakwaterError('BW_USAGE', `no scenario "${name}" in the ${tier} tier (${known.length ? `scenarios: ${known.join(', ')}` : 'it has none'}); list it under tiers.${tier}.scenarios in the config`);
     }
   }
+  // `--scenario` alone runs only those scenarios; `--suite` alone runs only those suites; both run both.
+  const scenarioNames = opts.scenarios?.length ? opts.scenarios : opts.suiteFilters?.length ? [] : known;
+  const runSuiteFiles = !(opts.scenarios?.length && !opts.suiteFilters?.length);
+  const scenarios = scenarioNames.length ? await loadScenarios(config) : new Map<string, LoadedScenario>();
+  for (const name of scenarioNames) {
+    if (!scenarios.has(name)) {
+      throw new BreakwaterError('BW_CONFIG_INVALID', `tier ${tier} lists scenario "${name}", but no file in ${config.scenarioDir} defines it (defined: ${[...scenarios.keys()].join(', ') || 'none'})`);
+    }
+  }
   mkdirSync(outDir, { recursive: true });
   const toolsP = discoverTools();
 
@@ -122,6 +133,8 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   // What was started, where: for debugging a run and for checking that teardown left nothing behind.
   writeJsonAtomic(join(outDir, 'stack.json'), stack.info);
   let collector: CollectorReporter | undefined;
+  const outcomes: ScenarioOutcome[] = [];
+  const skipped: CheckResult[] = [];
   let stopped: Awaited<ReturnType<StartedStack['stop']>> | undefined;
   try {
     interrupted(opts.signal);
@@ -149,15 +162,41 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       replay: opts.replay,
     };
     collector = new CollectorReporter(config.rootDir, opts.onProgress);
-    // On interrupt, the stack goes down at once: in-flight checks then fail fast instead of waiting out their timeouts.
-    const stopOnAbort = () => void stack.stop();
-    opts.signal?.addEventListener('abort', stopOnAbort, { once: true });
-    try {
-      await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);
-    } finally {
-      opts.signal?.removeEventListener('abort', stopOnAbort);
+    if (runSuiteFiles) {
+      // On interrupt, the stack goes down at once: in-flight checks then fail fast instead of waiting out their timeouts.
+      const stopOnAbort = () => void stack.stop();
+      opts.signal?.addEventListener('abort', stopOnAbort, { once: true });
+      try {
+        await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);
+      } finally {
+        opts.signal?.removeEventListener('abort', stopOnAbort);
+      }
     }
     interrupted(opts.signal);
+    // Scenarios roll their faults back on an interrupt first; the stack follows after a short grace period
+    // (a restart waiting for health must not hold Ctrl-C hostage).
+    let grace: NodeJS.Timeout | undefined;
+    const stopLater = () => {
+      grace = setTimeout(() => void stack.stop(), 3000);
+    };
+    opts.signal?.addEventListener('abort', stopLater, { once: true });
+    try {
+      for (const [i, name] of scenarioNames.entries()) {
+        interrupted(opts.signal);
+        const { scenario, source } = scenarios.get(name)!;
+        const why = checkScenarioFits(scenario, config, stack);
+        if (why) {
+          skipped.push({ name: `chaos > ${name}`, suite: source, state: 'skipped', durationMs: 0, error: why, findings: 0 });
+          continue;
+        }
+        opts.onStep?.(`scenario ${name} (${i + 1}/${scenarioNames.length})`);
+        outcomes.push(await runScenario({ scenario, source, config, stack, world, runId, outDir, redactor, signal: opts.signal, onStep: opts.onStep }));
+      }
+    } finally {
+      opts.signal?.removeEventListener('abort', stopLater);
+    }
+    interrupted(opts.signal);
+    clearTimeout(grace);
   } catch (err) {
     stopped = await stack.stop();
     await egress?.close();
@@ -171,20 +210,22 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   for (const s of collector.secrets) redactor.add(s);
   redactLogs(stack.info.logDir, redactor);
 
+  const findings = [...collector.findings, ...outcomes.flatMap((o) => o.findings)];
+  const checks = [...collector.checks, ...outcomes.map((o) => o.check), ...skipped];
   const failOn = SEVERITY_RANK[opts.failOn ?? 'high'];
   const reasons: string[] = [];
-  const blocking = collector.findings.filter((f) => SEVERITY_RANK[f.severity] >= failOn);
+  const blocking = findings.filter((f) => SEVERITY_RANK[f.severity] >= failOn);
   for (const f of blocking) reasons.push(`${f.severity} finding ${f.id}: ${f.title}`);
-  const errored = collector.checks.filter((c) => c.state === 'failed' && c.findings === 0);
+  const errored = checks.filter((c) => c.state === 'failed' && c.findings === 0);
   for (const c of errored) reasons.push(`check failed without a finding: ${c.name}: ${c.error}`);
   for (const e of collector.errors) reasons.push(`suite error: ${e}`);
   for (const i of stopped.incidents) reasons.push(`service ${i.service} died during the run (exit ${i.code ?? i.signal})`);
-  if (collector.checks.length === 0 && collector.errors.length === 0) reasons.push(`tier ${tier} ran no checks`);
+  if (checks.length === 0 && collector.errors.length === 0) reasons.push(`tier ${tier} ran no checks`);
   // A blocking finding decides: a crash that a suite reported (e.g. a frame that kills the process) blocks,
   // even though the dead service also failed later checks. Without one, any incident or errored check is an error.
   const verdict: Verdict = blocking.length
     ? 'blocked'
-    : stopped.incidents.length || errored.length || collector.errors.length || collector.checks.length === 0
+    : stopped.incidents.length || errored.length || collector.errors.length || checks.length === 0
       ? 'error'
       : 'pass';
 
@@ -202,10 +243,11 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     durationMs: finishedAt.getTime() - startedAt.getTime(),
     tools,
     seeds: { fastCheck: fcSeed },
-    checks: collector.checks,
-    findings: collector.findings,
+    checks,
+    findings,
     ...(collector.matrix.length ? { matrix: collector.matrix } : {}),
-    measurements: [],
+    measurements: outcomes.flatMap((o) => o.measurements),
+    ...(outcomes.length ? { scenarios: outcomes.map((o) => o.journal) } : {}),
     incidents: stopped.incidents,
     teardownErrors: stopped.teardownErrors,
   } satisfies RunResult);

@@ -11,10 +11,10 @@ import { expectNothingLeft } from '../helpers/leftovers.ts';
  * seeding, the suites or the teardown. Whenever it comes, the run must stop
  * cleanly and leave no process, port or temp dir behind.
  */
-async function interruptOnce(signal: 'SIGINT' | 'SIGTERM', delayMs: number): Promise<void> {
+async function interruptOnce(signal: 'SIGINT' | 'SIGTERM', delayMs: number, extra: string[] = []): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), 'bw-sig-out-'));
   const id = `sig-${signal.toLowerCase()}-${randomBytes(3).toString('hex')}`;
-  const { child, done } = spawnCli(['run', '--tier', 'pr', '--out', out], { env: { BREAKWATER_RUN_ID: id } });
+  const { child, done } = spawnCli(['run', '--tier', 'pr', '--out', out, ...extra], { env: { BREAKWATER_RUN_ID: id } });
   await new Promise((r) => setTimeout(r, delayMs));
   child.kill(signal);
   const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -37,5 +37,12 @@ async function interruptOnce(signal: 'SIGINT' | 'SIGTERM', delayMs: number): Pro
 describe.each(['SIGINT', 'SIGTERM'] as const)('%s at a random moment', (signal) => {
   test('10 interrupted runs leave nothing behind', async () => {
     for (let i = 0; i < 10; i++) await interruptOnce(signal, randomInt(100, 6000));
+  }, 300_000);
+});
+
+describe('an interrupt during a chaos scenario', () => {
+  // The stack is up after ~3 s; the scenario's load, writers and faults run from then on (db-reset-peer lasts ~15 s).
+  test('4 runs interrupted at random moments of the scenario stop k6, roll back and leave nothing behind', async () => {
+    for (let i = 0; i < 4; i++) await interruptOnce(i % 2 ? 'SIGTERM' : 'SIGINT', randomInt(3500, 15_000), ['--scenario', 'db-reset-peer']);
   }, 300_000);
 });
