@@ -1,7 +1,9 @@
 import { printResults } from './print.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlood } from './flood.ts';
+import { benchK6 } from './k6.ts';
 import { benchMatrix } from './matrix.ts';
+import { benchNightlyRss } from './nightly-rss.ts';
 import { benchProperties } from './properties.ts';
 import { benchStack } from './stack.ts';
 import { benchTarget } from './target.ts';
@@ -21,6 +23,8 @@ export const BENCHES: Bench[] = [
   { name: 'properties', run: benchProperties },
   { name: 'flood', run: benchFlood },
   { name: 'evidence', run: benchEvidence },
+  { name: 'k6', run: benchK6 },
+  { name: 'nightly-rss', run: benchNightlyRss },
 ];
 
 async function main(): Promise<void> {

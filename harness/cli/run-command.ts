@@ -10,6 +10,7 @@ import { loadPrivateKey } from '../evidence/keys.ts';
 import { runTier } from '../run/run-tier.ts';
 import type { RunResult } from '../run/result.ts';
 import type { ProviderName } from '../stack/types.ts';
+import { scenarioJournals } from '../report/html-reporter.ts';
 import { Progress } from './progress.ts';
 
 export interface RunCommandOptions {
@@ -88,6 +89,12 @@ export function printSummary(result: RunResult, evidence: string, signer?: { tru
     `${pc.bold('Breakwater')} ${result.tier} tier on ${result.target.name}${result.target.flaws.length ? ` (flaws: ${result.target.flaws.join(',')})` : ''}: ${v}`,
     `  ${passed}/${result.checks.length} checks passed, ${result.findings.length} finding(s), ${(result.durationMs / 1000).toFixed(1)} s`,
   ];
+  for (const j of scenarioJournals(result)) {
+    const mark = j.status === 'ok' ? pc.green('✓') : pc.red('✗');
+    const rec = j.recoveryMs !== undefined ? `recovered in ${(j.recoveryMs / 1000).toFixed(1)} s` : 'did not recover';
+    const lost = j.integrity ? `, ${j.integrity.acked} writes acknowledged, ${j.integrity.lost} lost` : '';
+    lines.push(`  ${mark} scenario ${j.name}: ${j.status} (${rec}${lost})`);
+  }
   for (const f of result.findings.slice(0, 20)) lines.push(`  ${pc.red('✗')} [${f.severity}] ${f.title} ${pc.dim(`(${f.check}, ${f.id})`)}`);
   if (result.findings.length > 20) lines.push(`  … ${result.findings.length - 20} more in run.json`);
   for (const r of result.reasons.filter((r) => !/finding/.test(r)).slice(0, 10)) lines.push(`  ${pc.yellow('!')} ${r}`);

@@ -10,6 +10,8 @@ export interface ScenarioJournalView {
   status: string;
   recoveryMs?: number;
   faults: Array<{ link: string; toxic: string; start: number; end: number }>;
+  /** The nothing-lost check, when it ran. */
+  integrity?: { acked: number; lost: number; duplicates: number; wrongChannel: number };
   series: Array<{ t: number; p95Ms: number; errorRate: number }>;
 }
 
@@ -30,8 +32,16 @@ export function scenarioJournals(result: RunResult): ScenarioJournalView[] {
     recoveryMs: typeof j.recoveryMs === 'number' ? j.recoveryMs : undefined,
     faults: (Array.isArray(j.faults) ? j.faults : [])
       .filter(isObject)
-      .map((f) => ({ link: String(f.link ?? '?'), toxic: String(isObject(f.toxic) ? (f.toxic.type ?? f.toxic.name ?? '?') : (f.toxic ?? '?')), start: time(f.start), end: time(f.end) }))
+      .map((f) => ({ link: String(f.link ?? f.service ?? '?'), toxic: String(isObject(f.toxic) ? (f.toxic.type ?? f.toxic.name ?? '?') : (f.toxic ?? '?')), start: time(f.start), end: time(f.end) }))
       .filter((f) => Number.isFinite(f.start) && Number.isFinite(f.end)),
+    integrity: isObject(j.integrity)
+      ? {
+          acked: num(isObject(j.integrity.writes) ? j.integrity.writes.acked : undefined),
+          lost: num(j.integrity.lost),
+          duplicates: Array.isArray(j.integrity.duplicates) ? j.integrity.duplicates.length : Number.NaN,
+          wrongChannel: Array.isArray(j.integrity.wrongChannel) ? j.integrity.wrongChannel.length : Number.NaN,
+        }
+      : undefined,
     series: (Array.isArray(j.series) ? j.series : [])
       .filter(isObject)
       .map((p) => ({ t: time(p.t), p95Ms: num(p.p95Ms), errorRate: num(p.errorRate) }))
@@ -132,6 +142,7 @@ function scenariosSection(journals: ScenarioJournalView[]): string {
       const ok = j.status === 'ok';
       return `<h3>${h(j.name)} <span class="${ok ? 'ok' : 'bad'}">${h(j.status)}</span>${j.recoveryMs !== undefined ? ` <span class="muted">recovered in ${h((j.recoveryMs / 1000).toFixed(1))} s</span>` : ''}</h3>
 <p class="muted">${j.faults.length ? `faults (shaded): ${j.faults.map((f) => h(`${f.link} ${f.toxic}`)).join(', ')}` : 'no faults recorded'}</p>
+${j.integrity ? `<p>nothing-lost: ${h(j.integrity.acked)} acknowledged writes, <span class="${j.integrity.lost || j.integrity.duplicates || j.integrity.wrongChannel ? 'bad' : 'ok'}">${h(j.integrity.lost)} lost, ${h(j.integrity.duplicates)} duplicated, ${h(j.integrity.wrongChannel)} in the wrong channel</span></p>` : ''}
 <div class="charts"><figure><figcaption>p95 latency</figcaption>${lineChart({ title: `${j.name}: p95 latency`, points: j.series.map((p) => ({ t: p.t, v: p.p95Ms })), windows, format: (v) => `${Math.round(v)} ms`, minYMax: 10 })}</figure>
 <figure><figcaption>error rate</figcaption>${lineChart({ title: `${j.name}: error rate`, points: j.series.map((p) => ({ t: p.t, v: p.errorRate * 100 })), windows, format: (v) => `${Math.round(v * 10) / 10} %`, minYMax: 5 })}</figure></div>`;
     })

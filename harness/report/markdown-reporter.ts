@@ -1,3 +1,4 @@
+import { scenarioJournals } from './html-reporter.ts';
 import type { RunResult } from '../run/result.ts';
 import { groupFindings, severityCounts, testName } from './group-findings.ts';
 import type { Reporter } from './reporter.ts';
@@ -55,6 +56,16 @@ export function renderMarkdown(result: RunResult): string {
   if (failed.length) {
     out.push('### Failed checks', '');
     for (const c of failed) out.push(`- ${mdCell(c.suite)} › ${mdCell(testName(c))}: ${mdCell(c.error ?? 'failed', 300)}`);
+    out.push('');
+  }
+
+  const journals = scenarioJournals(result);
+  if (journals.length) {
+    out.push('### Chaos scenarios', '', '| scenario | status | faults | recovery | nothing-lost |', '|---|---|---|---|---|');
+    for (const j of journals) {
+      const lost = j.integrity ? `${j.integrity.acked} acked, ${j.integrity.lost} lost, ${j.integrity.duplicates} dup, ${j.integrity.wrongChannel} misdelivered` : '–';
+      out.push(`| ${mdCell(j.name)} | ${j.status === 'ok' ? '✅ ok' : `❌ ${mdCell(j.status)}`} | ${mdCell(j.faults.map((f) => `${f.link} ${f.toxic}`).join(', '), 120)} | ${j.recoveryMs !== undefined ? `${(j.recoveryMs / 1000).toFixed(1)} s` : 'not recovered'} | ${mdCell(lost)} |`);
+    }
     out.push('');
   }
 
