@@ -87,15 +87,17 @@ export function recentRuns(runs: EvidencePredicate[], limit = FLAKE_WINDOW): Evi
 export function flakyChecks(runs: EvidencePredicate[], opts: { window?: number; threshold?: number } = {}): FlakyCheck[] {
   const recent = recentRuns(runs, opts.window ?? FLAKE_WINDOW);
   const threshold = opts.threshold ?? FLAKE_THRESHOLD;
-  // check -> commit -> the states it ended in, and in how many runs it ran
+  // check -> (tier, commit) -> the states it ended in, and in how many runs it ran. Per tier: a check that
+  // passes at the PR tier's depth and fails at the nightly tier's is a depth difference, not a flake.
   const seen = new Map<string, Map<string, { passed: boolean; failed: boolean; runs: number }>>();
   for (const run of recent) {
     for (const c of run.checks) {
       if (c.state === 'skipped') continue;
       const perCommit = seen.get(c.name) ?? new Map();
       seen.set(c.name, perCommit);
-      const s = perCommit.get(run.source.commit) ?? { passed: false, failed: false, runs: 0 };
-      perCommit.set(run.source.commit, s);
+      const key = `${run.tier}\u0000${run.source.commit}`;
+      const s = perCommit.get(key) ?? { passed: false, failed: false, runs: 0 };
+      perCommit.set(key, s);
       s.runs++;
       if (c.state === 'passed') s.passed = true;
       else s.failed = true;
@@ -106,7 +108,7 @@ export function flakyChecks(runs: EvidencePredicate[], opts: { window?: number; 
     const flipped = [...perCommit].filter(([, s]) => s.passed && s.failed);
     const flakyRuns = flipped.reduce((n, [, s]) => n + s.runs, 0);
     const rate = recent.length ? flakyRuns / recent.length : 0;
-    if (flakyRuns > 0 && rate >= threshold) out.push({ check, rate, flakyRuns, runs: recent.length, commits: flipped.map(([c]) => c) });
+    if (flakyRuns > 0 && rate >= threshold) out.push({ check, rate, flakyRuns, runs: recent.length, commits: [...new Set(flipped.map(([k]) => k.split('\u0000')[1]!))] });
   }
   return out.sort((a, b) => b.rate - a.rate || a.check.localeCompare(b.check));
 }

@@ -60,3 +60,13 @@ describe('flake history', () => {
     expect(r.stderr).toMatch(/--history .*nope is not a directory.*\[BW_USAGE\]\n$/);
   });
 });
+
+describe('flake history across tiers', () => {
+  it('passing at the PR tier and failing at the nightly tier on one commit is a depth difference, not a flake', () => {
+    const run = (i: number, tier: 'pr' | 'nightly', state: CheckResult['state']) =>
+      ({ ...fakeRun({ runId: `t${i}`, tier, finishedAt: new Date(1_700_000_000_000 - i * 1000).toISOString(), checks: checks(state) }), source: { commit: commitOf(7), dirty: false } }) as unknown as EvidencePredicate;
+    expect(flakyChecks([run(0, 'pr', 'passed'), run(1, 'nightly', 'failed')])).toEqual([]);
+    // The same two outcomes within one tier are a flake.
+    expect(flakyChecks([run(0, 'nightly', 'passed'), run(1, 'nightly', 'failed')]).map((f) => f.check)).toEqual([FLIPPY]);
+  });
+});
