@@ -21,6 +21,7 @@ export default defineConfig({
       numRuns: 1000,
       scenarios: ['db-latency', 'db-reset-peer', 'redis-down', 'bandwidth-slicer', 'app-kill', 'postgres-pause', 'storm'],
     },
-    drill: { suites: ['suites/smoke/**/*.test.ts'] },
+    // Monthly: the smoke suite, then the rehearsals the release gate asks for (scenarios/drills).
+    drill: { suites: ['suites/smoke/**/*.test.ts'], drills: ['rollback', 'backup-restore', 'incident'] },
   },
 });

@@ -2,6 +2,7 @@ import { printResults } from './print.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlood } from './flood.ts';
 import { benchK6 } from './k6.ts';
+import { benchRestore } from './restore.ts';
 import { benchMatrix } from './matrix.ts';
 import { benchNightlyRss } from './nightly-rss.ts';
 import { benchProperties } from './properties.ts';
@@ -25,6 +26,7 @@ export const BENCHES: Bench[] = [
   { name: 'evidence', run: benchEvidence },
   { name: 'k6', run: benchK6 },
   { name: 'nightly-rss', run: benchNightlyRss },
+  { name: 'restore', run: benchRestore },
 ];
 
 async function main(): Promise<void> {

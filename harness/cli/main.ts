@@ -37,6 +37,7 @@ export function program(intr: Interrupts): Command {
       .option('--json', 'print a JSON summary on stdout')
       .option('-s, --suite <glob...>', 'only suite files whose path contains this')
       .option('--scenario <name...>', 'only these chaos scenarios')
+      .option('--drill <name...>', 'only these drills (drill tier)')
       .addOption(new Option('-p, --provider <provider>', 'how the stack is started').choices(['local', 'compose', 'attach']))
       .option('--attach <url>', 'run against an already running stack (implies --provider attach)')
       .addOption(new Option('--fail-on <severity>', 'lowest severity that blocks').choices(['critical', 'high', 'medium', 'low']).default('high'))

@@ -10,7 +10,7 @@ import { loadPrivateKey } from '../evidence/keys.ts';
 import { runTier } from '../run/run-tier.ts';
 import type { RunResult } from '../run/result.ts';
 import type { ProviderName } from '../stack/types.ts';
-import { scenarioJournals } from '../report/html-reporter.ts';
+import { drillRecords, scenarioJournals } from '../report/html-reporter.ts';
 import { Progress } from './progress.ts';
 
 export interface RunCommandOptions {
@@ -20,6 +20,7 @@ export interface RunCommandOptions {
   json?: boolean;
   suite?: string[];
   scenario?: string[];
+  drill?: string[];
   provider?: ProviderName;
   attach?: string;
   failOn: Severity;
@@ -95,6 +96,7 @@ export function printSummary(result: RunResult, evidence: string, signer?: { tru
     const lost = j.integrity ? `, ${j.integrity.acked} writes acknowledged, ${j.integrity.lost} lost` : '';
     lines.push(`  ${mark} scenario ${j.name}: ${j.status} (${rec}${lost})`);
   }
+  for (const d of drillRecords(result)) lines.push(`  ${d.status === 'passed' ? pc.green('✓') : pc.red('✗')} drill ${d.name}: ${d.status}${d.summary ? ` (${d.summary})` : ''}`);
   for (const f of result.findings.slice(0, 20)) lines.push(`  ${pc.red('✗')} [${f.severity}] ${f.title} ${pc.dim(`(${f.check}, ${f.id})`)}`);
   if (result.findings.length > 20) lines.push(`  … ${result.findings.length - 20} more in run.json`);
   for (const r of result.reasons.filter((r) => !/finding/.test(r)).slice(0, 10)) lines.push(`  ${pc.yellow('!')} ${r}`);
@@ -123,6 +125,7 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
       out: opts.out,
       suiteFilters: opts.suite,
       scenarios: opts.scenario,
+      drills: opts.drill,
       provider: opts.attach ? 'attach' : opts.provider,
       attachUrl: opts.attach,
       failOn: opts.failOn,

@@ -9,6 +9,8 @@ export interface TierPlan {
   suites: string[];
   /** Chaos scenarios by name. */
   scenarios?: string[];
+  /** Drills by name (files in the drill directory). */
+  drills?: string[];
   /** fast-check runs per property in this tier. */
   numRuns?: number;
 }
@@ -27,6 +29,8 @@ export interface BreakwaterConfig {
   root?: string;
   /** Directory of the chaos scenario files (each `export default defineScenario(...)`). Default `scenarios/chaos`. */
   scenarioDir?: string;
+  /** Directory of the drill files (each `export default defineDrill(...)`). Default `scenarios/drills`. */
+  drillDir?: string;
   /** Output root; each run writes to `<out>/<run-id>/` unless `--out` is given. Default `reports`. */
   out?: string;
   tiers?: Partial<Record<Tier, TierPlan>>;

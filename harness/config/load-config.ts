@@ -18,6 +18,8 @@ export interface ResolvedConfig {
   tiers: Record<Tier, Required<Pick<TierPlan, 'suites'>> & TierPlan>;
   /** Directory (relative to rootDir) of the chaos scenario files. */
   scenarioDir: string;
+  /** Directory (relative to rootDir) of the drill files. */
+  drillDir: string;
   /** Paths (relative to rootDir) of the target artifact; see BreakwaterConfig.artifact. */
   artifact?: string[];
 }
@@ -30,9 +32,10 @@ const configSchema = z
     allowlist: z.array(z.string().min(1)).optional(),
     root: z.string().min(1).optional(),
     scenarioDir: z.string().min(1).optional(),
+    drillDir: z.string().min(1).optional(),
     out: z.string().min(1).optional(),
     tiers: z
-      .object(Object.fromEntries(TIERS.map((t) => [t, z.object({ suites: z.array(z.string().min(1)), scenarios: z.array(z.string()).optional(), numRuns: z.number().int().positive().optional() }).strict().optional()])))
+      .object(Object.fromEntries(TIERS.map((t) => [t, z.object({ suites: z.array(z.string().min(1)), scenarios: z.array(z.string()).optional(), drills: z.array(z.string()).optional(), numRuns: z.number().int().positive().optional() }).strict().optional()])))
       .strict()
       .optional(),
     artifact: z.array(z.string().min(1).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), 'must be a path inside the root (relative, no "..")')).min(1).optional(),
@@ -80,6 +83,7 @@ export function resolveConfig(raw: unknown, configPath: string): ResolvedConfig 
     out: resolve(dirname(configPath), cfg.out ?? 'reports'),
     tiers,
     scenarioDir: cfg.scenarioDir ?? 'scenarios/chaos',
+    drillDir: cfg.drillDir ?? 'scenarios/drills',
     artifact: cfg.artifact,
   };
 }

@@ -99,10 +99,10 @@ export function spanMs(span: Span): number | undefined {
   return m ? Number(m[1]) * UNIT[m[2] as keyof typeof UNIT] : undefined;
 }
 
-const span = z.union([z.number(), z.string()]).refine((v) => spanMs(v as Span) !== undefined, 'must be a duration: milliseconds, or "300ms", "10s", "2m"');
+export const spanSchema = z.union([z.number(), z.string()]).refine((v) => spanMs(v as Span) !== undefined, 'must be a duration: milliseconds, or "300ms", "10s", "2m"');
 const TOXICS = ['latency', 'bandwidth', 'slow_close', 'timeout', 'reset_peer', 'slicer', 'limit_data'] as const;
 const ref = z.string().min(1);
-const fault = z.union([
+export const faultSchema = z.union([
   z
     .object({
       toxic: z.enum(TOXICS),
@@ -122,9 +122,9 @@ export const scenarioSchema = z
     name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes'),
     description: z.string().min(1),
     load: z.object({ script: z.string().min(1), env: z.record(z.string(), z.string()).optional(), runners: z.number().int().min(1).max(8).optional() }).strict(),
-    baseline: span.optional(),
+    baseline: spanSchema.optional(),
     method: z
-      .array(z.object({ at: span, for: span, fault, label: z.string().min(1).optional() }).strict())
+      .array(z.object({ at: spanSchema, for: spanSchema, fault: faultSchema, label: z.string().min(1).optional() }).strict())
       .min(1, 'needs at least one fault')
       .max(50, 'at most 50 faults'),
     steadyState: z
@@ -135,8 +135,8 @@ export const scenarioSchema = z
       })
       .strict()
       .optional(),
-    recovery: z.object({ within: span }).strict(),
-    after: span.optional(),
+    recovery: z.object({ within: spanSchema }).strict(),
+    after: spanSchema.optional(),
     integrity: z
       .union([z.literal(false), z.object({ ratePerSecond: z.number().positive().max(500).optional(), via: z.array(z.enum(['http', 'ws'])).min(1).optional() }).strict()])
       .optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { spanMs, type Span } from './scenario.ts';
 
 const fn = (what: string) => z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function', { message: `must be a function (${what})` });
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a name of letters, digits, "_", "." or "-"');
@@ -114,6 +115,14 @@ const tokens = z
 
 const severity = z.enum(['critical', 'high', 'medium', 'low']);
 
+// spanMs is called only while parsing: scenario.ts imports this module (through resolve-target.ts), so its values may not exist yet at load.
+const DURATION = 'must be a duration: milliseconds, or "300ms", "10s", "2m"';
+const objectiveSpan = z
+  .union([z.number(), z.string()], { error: (issue) => (issue.input === undefined ? 'is required (a duration like "30s")' : DURATION) })
+  .refine((v) => spanMs(v as Span) !== undefined, DURATION)
+  .refine((v) => (spanMs(v as Span) ?? 1) > 0, 'must be more than 0');
+const recovery = z.object({ rto: objectiveSpan, rpo: objectiveSpan }).strict();
+
 const integrity = z
   .object({
     channels: fn('(world) => channels'),
@@ -178,6 +187,7 @@ export const targetProfileSchema = z
     severity: z.record(nonEmpty, severity).optional(),
     tokens: tokens.optional(),
     integrity: integrity.optional(),
+    recovery: recovery.optional(),
     cache: z.object({ paths: fn('(world) => [{ tenant, path }]') }).strict().optional(),
     httpLimits: z
       .array(

@@ -1,4 +1,5 @@
 import type { Arbitrary } from 'fast-check';
+import type { Span } from './scenario.ts';
 
 /**
  * A target profile: everything Breakwater needs to know about a service to
@@ -43,6 +44,14 @@ export interface TargetProfile<World = any> {
    * acknowledged writes that are missing, stored twice, or stored in another channel.
    */
   integrity?: IntegrityDefinition<World>;
+  /**
+   * Recovery objectives, judged by the backup-and-restore drill. `rto`: the
+   * longest acceptable time from the disaster until the service is ready again
+   * and acknowledges a write. `rpo`: the longest acceptable span of
+   * acknowledged writes that a restore may lose. Over either, the drill fails
+   * (`drill.rto-exceeded`, `drill.rpo-exceeded`).
+   */
+  recovery?: { rto: Span; rpo: Span };
 }
 
 export type Severity = 'critical' | 'high' | 'medium' | 'low';

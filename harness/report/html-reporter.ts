@@ -4,6 +4,39 @@ import { groupFindings, severityCounts, testName } from './group-findings.ts';
 import { lineChart } from './line-chart.ts';
 import type { Reporter } from './reporter.ts';
 
+/** A drill record as the reports show it. */
+export interface DrillView {
+  name: string;
+  kind: string;
+  status: string;
+  completedAt: string;
+  summary: string;
+  figures: Record<string, number>;
+  files: string[];
+}
+
+/** Reads `result.drills` defensively (see scenarioJournals). */
+export function drillRecords(result: RunResult): DrillView[] {
+  const raw = (result as { drills?: unknown }).drills;
+  if (!Array.isArray(raw)) return [];
+  return raw.filter(isObject).map((d, i) => ({
+    name: typeof d.name === 'string' ? d.name : `drill ${i + 1}`,
+    kind: typeof d.kind === 'string' ? d.kind : '?',
+    status: typeof d.status === 'string' ? d.status : 'unknown',
+    completedAt: typeof d.completedAt === 'string' ? d.completedAt : '',
+    summary: typeof d.summary === 'string' ? d.summary : '',
+    figures: isObject(d.figures) ? Object.fromEntries(Object.entries(d.figures).filter((e): e is [string, number] => typeof e[1] === 'number')) : {},
+    files: Array.isArray(d.files) ? d.files.filter((f): f is string => typeof f === 'string') : [],
+  }));
+}
+
+function drillsSection(drills: DrillView[]): string {
+  if (!drills.length) return '';
+  return `<section id="drills"><h2>Drills</h2><table><thead><tr><th>drill</th><th>kind</th><th>status</th><th>completed</th><th>summary</th><th>figures</th><th>files</th></tr></thead><tbody>
+${drills.map((d) => `<tr><td>${h(d.name)}</td><td>${h(d.kind)}</td><td class="${d.status === 'passed' ? 'ok' : 'bad'}">${h(d.status)}</td><td>${h(d.completedAt)}</td><td>${h(d.summary)}</td><td>${h(Object.entries(d.figures).map(([k, v]) => `${k}=${v}`).join(', '))}</td><td>${d.files.map((f) => `<a href="${h(f)}">${h(f)}</a>`).join('<br>')}</td></tr>`).join('\n')}
+</tbody></table></section>`;
+}
+
 /** The part of a scenario journal the report draws. Times are ms (numbers) or ISO strings, on one clock. */
 export interface ScenarioJournalView {
   name: string;
@@ -211,6 +244,7 @@ ${findingsSection(findings)}
 <section id="matrix"><h2>Authz matrix</h2>
 ${matrixSection(result.matrix)}
 </section>
+${drillsSection(drillRecords(result))}
 <section id="scenarios"><h2>Chaos scenarios</h2>
 ${scenariosSection(journals)}
 </section>

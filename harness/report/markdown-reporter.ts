@@ -1,4 +1,4 @@
-import { scenarioJournals } from './html-reporter.ts';
+import { drillRecords, scenarioJournals } from './html-reporter.ts';
 import type { RunResult } from '../run/result.ts';
 import { groupFindings, severityCounts, testName } from './group-findings.ts';
 import type { Reporter } from './reporter.ts';
@@ -66,6 +66,13 @@ export function renderMarkdown(result: RunResult): string {
       const lost = j.integrity ? `${j.integrity.acked} acked, ${j.integrity.lost} lost, ${j.integrity.duplicates} dup, ${j.integrity.wrongChannel} misdelivered` : '–';
       out.push(`| ${mdCell(j.name)} | ${j.status === 'ok' ? '✅ ok' : `❌ ${mdCell(j.status)}`} | ${mdCell(j.faults.map((f) => `${f.link} ${f.toxic}`).join(', '), 120)} | ${j.recoveryMs !== undefined ? `${(j.recoveryMs / 1000).toFixed(1)} s` : 'not recovered'} | ${mdCell(lost)} |`);
     }
+    out.push('');
+  }
+
+  const drills = drillRecords(result);
+  if (drills.length) {
+    out.push('### Drills', '', '| drill | status | completed | summary |', '|---|---|---|---|');
+    for (const d of drills) out.push(`| ${mdCell(d.name)} | ${d.status === 'passed' ? '✅ passed' : `❌ ${mdCell(d.status)}`} | ${mdCell(d.completedAt)} | ${mdCell(d.summary, 200)} |`);
     out.push('');
   }
 

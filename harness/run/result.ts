@@ -81,6 +81,8 @@ export interface RunResult {
    * what they use.
    */
   scenarios?: unknown[];
+  /** Drill records (`DrillRecord`, harness/drills/types.ts) with their completion time: the gate's freshness rules read them. */
+  drills?: unknown[];
   /** Service processes that died without being asked to. */
   incidents: ExitRecord[];
   teardownErrors: string[];

@@ -17,6 +17,11 @@ import { CollectorReporter } from './collector.ts';
 import { SEVERITY_RANK, type CheckResult, type RunResult, type Verdict } from './result.ts';
 import { checkScenarioFits, runScenario, type ScenarioOutcome } from './scenario-runner.ts';
 import { loadScenarios, type LoadedScenario } from '../config/load-scenarios.ts';
+import type { Credentials } from '../config/target.ts';
+import { loadDrills, type LoadedDrill } from '../drills/load-drills.ts';
+import { runDrill } from '../drills/run-drill.ts';
+import type { DrillOutcome } from '../drills/types.ts';
+import { credentialSecrets } from '../suite/http-auth.ts';
 
 export interface RunOptions {
   config: ResolvedConfig;
@@ -27,6 +32,8 @@ export interface RunOptions {
   suiteFilters?: string[];
   /** Only these chaos scenarios of the tier. */
   scenarios?: string[];
+  /** Only these drills of the tier. */
+  drills?: string[];
   provider?: ProviderName;
   attachUrl?: string;
   /** Findings at or above this severity block (exit 1). Default high. */
@@ -103,9 +110,23 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       throw new BreakwaterError('BW_USAGE', `no scenario "${name}" in the ${tier} tier (${known.length ? `scenarios: ${known.join(', ')}` : 'it has none'}); list it under tiers.${tier}.scenarios in the config`);
     }
   }
-  // `--scenario` alone runs only those scenarios; `--suite` alone runs only those suites; both run both.
-  const scenarioNames = opts.scenarios?.length ? opts.scenarios : opts.suiteFilters?.length ? [] : known;
-  const runSuiteFiles = !(opts.scenarios?.length && !opts.suiteFilters?.length);
+  const knownDrills = plan.drills ?? [];
+  for (const name of opts.drills ?? []) {
+    if (!knownDrills.includes(name)) {
+      throw new BreakwaterError('BW_USAGE', `no drill "${name}" in the ${tier} tier (${knownDrills.length ? `drills: ${knownDrills.join(', ')}` : 'it has none'}); list it under tiers.${tier}.drills in the config`);
+    }
+  }
+  // `--suite`, `--scenario` and `--drill` select: with any of them, only what they select runs; with none, the whole tier.
+  const selecting = !!(opts.suiteFilters?.length || opts.scenarios?.length || opts.drills?.length);
+  const scenarioNames = selecting ? (opts.scenarios ?? []) : known;
+  const drillNames = selecting ? (opts.drills ?? []) : knownDrills;
+  const runSuiteFiles = !selecting || !!opts.suiteFilters?.length;
+  const drills = drillNames.length ? await loadDrills(config) : new Map<string, LoadedDrill>();
+  for (const name of drillNames) {
+    if (!drills.has(name)) {
+      throw new BreakwaterError('BW_CONFIG_INVALID', `tier ${tier} lists drill "${name}", but no file in ${config.drillDir} defines it (defined: ${[...drills.keys()].join(', ') || 'none'})`);
+    }
+  }
   const scenarios = scenarioNames.length ? await loadScenarios(config) : new Map<string, LoadedScenario>();
   for (const name of scenarioNames) {
     if (!scenarios.has(name)) {
@@ -119,6 +140,8 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   // The SSRF suite's canary and allowed origin exist before the stack, so the target's test allowlist can name the origin.
   const egress = config.target.egress?.length ? await startEgressFixtures() : undefined;
   const stackEnv = { ...process.env };
+  // The signing key (or where it is) is the harness's, never the target's: services under test must not see it.
+  for (const k of Object.keys(stackEnv)) if (k.startsWith('BREAKWATER_SIGNING_KEY')) delete stackEnv[k];
   if (opts.flaws) stackEnv.TARGET_FLAWS = opts.flaws.join(',');
   for (const e of config.target.egress ?? []) if (e.testOriginEnv && egress) stackEnv[e.testOriginEnv] = egress.allowedOrigin;
   opts.onStep?.(`starting the ${opts.provider ?? config.provider} stack`);
@@ -134,6 +157,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   writeJsonAtomic(join(outDir, 'stack.json'), stack.info);
   let collector: CollectorReporter | undefined;
   const outcomes: ScenarioOutcome[] = [];
+  const drillOutcomes: DrillOutcome[] = [];
   const skipped: CheckResult[] = [];
   let stopped: Awaited<ReturnType<StartedStack['stop']>> | undefined;
   try {
@@ -192,6 +216,25 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
         opts.onStep?.(`scenario ${name} (${i + 1}/${scenarioNames.length})`);
         outcomes.push(await runScenario({ scenario, source, config, stack, world, runId, outDir, redactor, signal: opts.signal, onStep: opts.onStep }));
       }
+      const creds = new Map<string, Promise<Credentials>>();
+      const login = (p: string): Promise<Credentials> => {
+        let c = creds.get(p);
+        if (!c) {
+          const def = config.target.principals[p];
+          if (!def) return Promise.reject(new BreakwaterError('BW_PROFILE_INVALID', `no principal "${p}" in the profile`));
+          c = def.login({ baseUrl: stack.info.baseUrl, world, runId }).then((cred) => {
+            for (const v of credentialSecrets(cred)) redactor.add(v);
+            return cred;
+          });
+          creds.set(p, c);
+        }
+        return c;
+      };
+      for (const [i, name] of drillNames.entries()) {
+        interrupted(opts.signal);
+        opts.onStep?.(`drill ${name} (${i + 1}/${drillNames.length})`);
+        drillOutcomes.push(await runDrill(drills.get(name)!, { config, stack, world, runId, runOutDir: outDir, redactor, signal: opts.signal, onStep: opts.onStep, login }));
+      }
     } finally {
       opts.signal?.removeEventListener('abort', stopLater);
     }
@@ -210,8 +253,8 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   for (const s of collector.secrets) redactor.add(s);
   redactLogs(stack.info.logDir, redactor);
 
-  const findings = [...collector.findings, ...outcomes.flatMap((o) => o.findings)];
-  const checks = [...collector.checks, ...outcomes.map((o) => o.check), ...skipped];
+  const findings = [...collector.findings, ...outcomes.flatMap((o) => o.findings), ...drillOutcomes.flatMap((o) => o.findings)];
+  const checks = [...collector.checks, ...outcomes.map((o) => o.check), ...drillOutcomes.map((o) => o.check), ...skipped];
   const failOn = SEVERITY_RANK[opts.failOn ?? 'high'];
   const reasons: string[] = [];
   const blocking = findings.filter((f) => SEVERITY_RANK[f.severity] >= failOn);
@@ -246,8 +289,9 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     checks,
     findings,
     ...(collector.matrix.length ? { matrix: collector.matrix } : {}),
-    measurements: outcomes.flatMap((o) => o.measurements),
+    measurements: [...outcomes.flatMap((o) => o.measurements), ...drillOutcomes.flatMap((o) => o.measurements)],
     ...(outcomes.length ? { scenarios: outcomes.map((o) => o.journal) } : {}),
+    ...(drillOutcomes.length ? { drills: drillOutcomes.map((o) => o.record) } : {}),
     incidents: stopped.incidents,
     teardownErrors: stopped.teardownErrors,
   } satisfies RunResult);
