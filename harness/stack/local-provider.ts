@@ -12,7 +12,7 @@ import { recordOwnership, reapOrphanedStacks, STACK_DIR_PREFIX } from './reaper.
 import { expandTemplate } from './templates.ts';
 import { requirePostgres, requireTool } from './tools.ts';
 import { startToxiproxyServer, type ToxiproxyControl } from './toxiproxy.ts';
-import type { ProcessControl, StackInfo, StartedLink, StartedStack, StoppedStack } from './types.ts';
+import type { InstanceOptions, ProcessControl, StackInfo, StartedInstance, StartedLink, StartedStack, StoppedStack } from './types.ts';
 
 export interface LocalStackOptions {
   runId: string;
@@ -130,6 +130,30 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
     recordOwnership(workDir, started.map((s) => s.pid).filter((x): x is number => !!x));
   };
 
+  const secret = (name: string) => {
+    let v = secrets.get(name);
+    if (!v) {
+      v = randomBytes(24).toString('base64url');
+      secrets.set(name, v);
+    }
+    return v;
+  };
+
+  /** A process service's environment on `port`: the base keys, passEnv, then its own (templated) env. */
+  const processEnv = (name: string, ps: ProcessService, port: number): NodeJS.ProcessEnv => {
+    const childEnv: NodeJS.ProcessEnv = {};
+    for (const k of BASE_ENV_KEYS) if (env[k] !== undefined) childEnv[k] = env[k];
+    for (const k of ps.passEnv ?? []) if (env[k] !== undefined) childEnv[k] = env[k];
+    for (const [k, v] of Object.entries(ps.env ?? {})) {
+      childEnv[k] = expandTemplate(v, { port, link: (l) => links[l]?.listen, secret }, `stack.services.${name}.env.${k}`);
+    }
+    return childEnv;
+  };
+  const processCwd = (ps: ProcessService) => (ps.cwd ? (isAbsolute(ps.cwd) ? ps.cwd : resolve(opts.rootDir, ps.cwd)) : opts.rootDir);
+  /** Extra instances (canary candidates) started by processes.startInstance(), by name. */
+  const instances = new Map<string, ManagedProcess>();
+  let closing = false;
+
   const teardown = async (): Promise<string[]> => {
     const errors: string[] = [];
     if (toxiproxy) await toxiproxy.reset().catch((e) => errors.push(`toxiproxy reset: ${oneLine(e)}`));
@@ -159,15 +183,6 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
       await toxiproxy.createProxy(l.name, listen, upstream);
       links[l.name] = { name: l.name, from: l.from, to: l.to, listen, upstream, proxy: l.name };
     }
-
-    const secret = (name: string) => {
-      let v = secrets.get(name);
-      if (!v) {
-        v = randomBytes(24).toString('base64url');
-        secrets.set(name, v);
-      }
-      return v;
-    };
 
     const makeService = (name: string): Service => {
       const s = def.services[name]!;
@@ -208,14 +223,9 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
         return { name, kind: 'redis', port, proc, ready: () => poll(`redis "${name}"`, 15_000, proc, () => redisPing(port), opts.signal) };
       }
       const ps = s as ProcessService;
-      const childEnv: NodeJS.ProcessEnv = {};
-      for (const k of BASE_ENV_KEYS) if (env[k] !== undefined) childEnv[k] = env[k];
-      for (const k of ps.passEnv ?? []) if (env[k] !== undefined) childEnv[k] = env[k];
-      for (const [k, v] of Object.entries(ps.env ?? {})) {
-        childEnv[k] = expandTemplate(v, { port, link: (l) => links[l]?.listen, secret }, `stack.services.${name}.env.${k}`);
-      }
+      const childEnv = processEnv(name, ps, port);
       const [command, ...args] = ps.command;
-      const cwd = ps.cwd ? (isAbsolute(ps.cwd) ? ps.cwd : resolve(opts.rootDir, ps.cwd)) : opts.rootDir;
+      const cwd = processCwd(ps);
       const proc = new ManagedProcess({ name, runId: opts.runId, command: command!, args, cwd, env: childEnv, logFile });
       const timeout = ps.health.timeoutMs ?? 30_000;
       return { name, kind: 'process', port, proc, ready: () => poll(`service "${name}"`, timeout, proc, () => httpOk(`http://127.0.0.1:${port}${ps.health.path}`), opts.signal) };
@@ -307,10 +317,65 @@ export async function startLocalStack(def: StackDefinition, opts: LocalStackOpti
       paused.delete(name);
     },
     paused: () => [...paused],
+    startInstance: (name, instanceOpts) => startInstance(name, instanceOpts),
   };
+
+  const ownPids = () => recordOwnership(workDir, started.map((p) => p.pid).filter((x): x is number => !!x));
+
+  async function startInstance(name: string, o: InstanceOptions): Promise<StartedInstance> {
+    const s = def.services[name];
+    if (!s || s.kind !== 'process') {
+      throw new BreakwaterError('BW_USAGE', `cannot start an instance of "${name}": only process services have instances (process services: ${Object.keys(def.services).filter((n) => def.services[n]!.kind === 'process').join(', ') || 'none'})`);
+    }
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.name) || def.services[o.name] || instances.has(o.name) || o.name === 'toxiproxy') {
+      throw new BreakwaterError('BW_USAGE', `instance name "${o.name}" is taken or invalid; use letters, digits, dots, dashes, unused by services (${Object.keys(def.services).join(', ')}) and instances (${[...instances.keys()].join(', ') || 'none'})`);
+    }
+    if (closing) throw new BreakwaterError('BW_STACK_FAULT', `cannot start instance "${o.name}": the stack is stopping`);
+    const ps = s as ProcessService;
+    const port = await freePort();
+    const [command, ...args] = ps.command;
+    const childEnv = { ...processEnv(name, ps, port), ...(o.env ?? {}) };
+    const proc = new ManagedProcess({ name: o.name, runId: opts.runId, command: command!, args, cwd: processCwd(ps), env: childEnv, logFile: join(logDir, `${o.name}.log`) });
+    instances.set(o.name, proc);
+    // In the teardown's list (it stops in reverse start order, so before what it depends on), but its crashes are not the stack's incidents.
+    started.push(proc);
+    let stopped: Promise<void> | undefined;
+    const stopInstance = () => {
+      stopped ??= proc.stop().finally(() => {
+        const i = started.indexOf(proc);
+        if (i >= 0) started.splice(i, 1);
+        instances.delete(o.name);
+        if (!closing) ownPids();
+      });
+      return stopped;
+    };
+    try {
+      proc.start();
+      ownPids();
+      await poll(`instance "${o.name}" of "${name}"`, ps.health.timeoutMs ?? 30_000, proc, () => httpOk(`http://127.0.0.1:${port}${ps.health.path}`), o.signal);
+      if (closing) throw new BreakwaterError('BW_STACK_FAULT', `instance "${o.name}" started while the stack was stopping; it was stopped`);
+    } catch (err) {
+      await stopInstance().catch(() => {});
+      throw err;
+    }
+    return {
+      name: o.name,
+      service: name,
+      url: `http://127.0.0.1:${port}`,
+      port,
+      pid: proc.pid,
+      running: () => proc.running,
+      exits: () => [...proc.exits],
+      stop: stopInstance,
+      async [Symbol.asyncDispose]() {
+        await stopInstance();
+      },
+    };
+  }
 
   let stopping: Promise<StoppedStack> | undefined;
   const stop = () => {
+    closing = true;
     stopping ??= teardown().then((teardownErrors) => ({ info, incidents: [...incidents], teardownErrors }));
     return stopping;
   };

@@ -41,6 +41,38 @@ export interface ProcessControl {
   resume(service: string): Promise<void>;
   /** Services whose processes are currently paused. */
   paused(): string[];
+  /**
+   * Starts another instance of a process service (a canary candidate): the
+   * same command and cwd, its own port, the same link listeners and
+   * `{{secret:...}}` values as the service, `opts.env` on top. It carries the
+   * stack's marker and the stack's teardown stops it too. Resolves once it is
+   * healthy. Only providers that own the processes offer it.
+   */
+  startInstance?(service: string, opts: InstanceOptions): Promise<StartedInstance>;
+}
+
+export interface InstanceOptions {
+  /** Unique among the stack's services and instances, e.g. `app-canary`; names the log file. */
+  name: string;
+  /** Variables set over the service's own environment. */
+  env?: Record<string, string>;
+  /** Aborting stops waiting for health; the start then fails and the instance is stopped. */
+  signal?: AbortSignal;
+}
+
+/** An extra instance of a service, up and healthy. `stop()` is idempotent. */
+export interface StartedInstance extends AsyncDisposable {
+  readonly name: string;
+  readonly service: string;
+  /** `http://127.0.0.1:<port>`, straight to the instance (no Toxiproxy in front). */
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number | undefined;
+  /** Whether its process is still running. */
+  running(): boolean;
+  /** How its process ended, if it did (unexpected exits are the instance's, not the stack's incidents). */
+  exits(): ExitRecord[];
+  stop(): Promise<void>;
 }
 
 /** A stack that is up. Dispose it (or call stop()) exactly once; both are idempotent. */
