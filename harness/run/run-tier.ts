@@ -13,7 +13,7 @@ import { discoverTools } from '../stack/tools.ts';
 import type { ProviderName, StartedStack } from '../stack/types.ts';
 import type { ProvidedRun } from '../suite/provided.ts';
 import { writeArtifacts } from './artifacts.ts';
-import { CollectorReporter } from './collector.ts';
+import { emptySuiteResults, runSuitesInHost, type SuiteResults } from './suite-host.ts';
 import { SEVERITY_RANK, type CheckResult, type RunResult, type Verdict } from './result.ts';
 import { checkScenarioFits, runScenario, type ScenarioOutcome } from './scenario-runner.ts';
 import { loadScenarios, type LoadedScenario } from '../config/load-scenarios.ts';
@@ -155,7 +155,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   const redactor = new Redactor([...Object.values(stack.secrets), ...(config.target.secrets?.values ?? []), ...(config.target.secrets?.pii ?? [])]);
   // What was started, where: for debugging a run and for checking that teardown left nothing behind.
   writeJsonAtomic(join(outDir, 'stack.json'), stack.info);
-  let collector: CollectorReporter | undefined;
+  let collector: SuiteResults = emptySuiteResults();
   const outcomes: ScenarioOutcome[] = [];
   const drillOutcomes: DrillOutcome[] = [];
   const skipped: CheckResult[] = [];
@@ -185,13 +185,12 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       egress: egress && { canaryOrigin: egress.canaryOrigin, allowedOrigin: egress.allowedOrigin },
       replay: opts.replay,
     };
-    collector = new CollectorReporter(config.rootDir, opts.onProgress);
     if (runSuiteFiles) {
       // On interrupt, the stack goes down at once: in-flight checks then fail fast instead of waiting out their timeouts.
       const stopOnAbort = () => void stack.stop();
       opts.signal?.addEventListener('abort', stopOnAbort, { once: true });
       try {
-        await runSuites(config, plan.suites, opts.suiteFilters ?? [], provided, collector, opts.signal);
+        collector = await runSuitesInHost({ rootDir: config.rootDir, include: plan.suites, filters: opts.suiteFilters ?? [], provided }, { signal: opts.signal, onProgress: opts.onProgress });
       } finally {
         opts.signal?.removeEventListener('abort', stopOnAbort);
       }
@@ -312,76 +311,5 @@ function redactLogs(dir: string | undefined, redactor: Redactor): void {
     const text = readFileSync(path, 'utf8');
     const clean = redactor.redact(text);
     if (clean !== text) writeFileSync(path, clean);
-  }
-}
-
-/** Runs `fn` while refusing new SIGINT/SIGTERM listeners (see runSuites). */
-async function withoutSignalListeners<T>(fn: () => Promise<T>): Promise<T> {
-  const { on, once, addListener } = process;
-  const refuse = (orig: typeof process.on) =>
-    function (this: NodeJS.Process, event: string | symbol, listener: (...args: any[]) => void) {
-      if (event === 'SIGINT' || event === 'SIGTERM') return this;
-      return orig.call(this, event as never, listener);
-    } as typeof process.on;
-  process.on = refuse(on);
-  process.once = refuse(once);
-  process.addListener = refuse(addListener);
-  try {
-    return await fn();
-  } finally {
-    process.on = on;
-    process.once = once;
-    process.addListener = addListener;
-  }
-}
-
-async function runSuites(config: ResolvedConfig, include: string[], filters: string[], provided: ProvidedRun, collector: CollectorReporter, signal?: AbortSignal): Promise<void> {
-  const { createVitest } = await import('vitest/node');
-  // Workaround: vitest's logger registers SIGINT/SIGTERM listeners that call process.exit()
-  // while createVitest() runs; a signal in that window (or later) would cut our teardown short.
-  // The runner owns signals, so those registrations are refused for the duration of the call.
-  const vitest = await withoutSignalListeners(() =>
-    createVitest(
-      'test',
-      {
-        config: false,
-        root: config.rootDir,
-        watch: false,
-        include,
-        reporters: [collector],
-        provide: { breakwater: provided },
-        pool: 'forks',
-        // One suite file at a time: suites share the target's per-user budgets, caches and
-        // principals, and a check perturbed by another suite's traffic would make the gate flaky.
-        maxWorkers: 1,
-        fileParallelism: false,
-        testTimeout: 120_000,
-        hookTimeout: 120_000,
-        passWithNoTests: true,
-        silent: true,
-      } as never,
-      { logLevel: 'silent', configFile: false } as never,
-    ),
-  );
-  if (signal?.aborted) {
-    await vitest.close();
-    return;
-  }
-  let abortedAt: Promise<void> | undefined;
-  const onAbort = () => {
-    void vitest.cancelCurrentRun('keyboard-input');
-    // A check blocked on the dead stack gets a short grace period, then the pool is closed under it.
-    abortedAt = new Promise((r) => setTimeout(r, 2000));
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    const run = vitest.start(filters.length ? filters : undefined);
-    run.catch(() => {});
-    await Promise.race([run, new Promise<void>((resolve) => signal?.addEventListener('abort', () => void abortedAt!.then(resolve), { once: true }))]);
-  } catch (err) {
-    throw new BreakwaterError('BW_SUITES_FAILED_TO_RUN', `vitest could not run the suites: ${oneLine(err)}`, { cause: err });
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    await vitest.close();
   }
 }
