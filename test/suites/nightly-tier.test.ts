@@ -22,6 +22,8 @@ describe.runIf(NIGHTLY)('nightly tier', () => {
     ['channel-read-cross-tenant', 'authz.matrix'],
     ['ws-room-leak', 'isolation.realtime'],
     ['no-payload-cap', 'abuse.payload-guard'],
+    // The nightly tier's chaos scenarios (db-reset-peer among them) with the nothing-lost check.
+    ['ack-before-commit', 'chaos.lost-write'],
   ])('the nightly tier catches %s as %s', async (flaw, check) => {
     const r = await runTierCli({ tier: 'nightly', flaws: [flaw], timeoutMs: HOUR });
     expect(r.run.findings.map((f) => f.check)).toContain(check);
