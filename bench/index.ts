@@ -1,6 +1,7 @@
 import { printResults } from './print.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlood } from './flood.ts';
+import { benchIncident } from './incident.ts';
 import { benchK6 } from './k6.ts';
 import { benchRestore } from './restore.ts';
 import { benchMatrix } from './matrix.ts';
@@ -27,6 +28,7 @@ export const BENCHES: Bench[] = [
   { name: 'k6', run: benchK6 },
   { name: 'nightly-rss', run: benchNightlyRss },
   { name: 'restore', run: benchRestore },
+  { name: 'incident', run: benchIncident },
 ];
 
 async function main(): Promise<void> {

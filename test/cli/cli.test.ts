@@ -88,8 +88,9 @@ describe('run against the reference stack', () => {
     const summary = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(summary).toMatchObject({ verdict: 'pass', out, evidence: join(out, 'evidence.dsse.json'), findings: [], durationMs: expect.any(Number) });
     // The PR tier's chaos scenario measures the SLOs before, during and after its faults, and its recovery time.
-    expect(summary.measurements.map((m: { window: string }) => m.window)).toContain('db-reset-peer:recovery');
-    expect(summary.measurements.every((m: { pass: boolean }) => m.pass)).toBe(true);
+    const measurements = summary.measurements as Array<{ window: string; pass: boolean }>;
+    expect(measurements.map((m) => m.window)).toContain('db-reset-peer:recovery');
+    expect(measurements.every((m) => m.pass)).toBe(true);
     const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
     expect(run).toMatchObject({ runId: id, tier: 'pr', verdict: 'pass', target: { name: 'reference-chat', provider: 'local' } });
     expect(run.checks.length).toBeGreaterThan(0);
