@@ -8,7 +8,8 @@ import { BreakwaterError, oneLine } from '../errors.ts';
 import { runK6, type K6Run } from '../load/k6-runner.ts';
 import { checkNothingLost, IntegrityWriters, type IntegrityReport, type WriteLog, type WriteRecord } from '../probes/integrity.ts';
 import { ReadinessProbe, type ReadinessSample } from '../probes/readiness.ts';
-import { findingId, type CheckResult, type Finding, type Measurement } from '../run/result.ts';
+import { findingReporter } from '../run/finding-reporter.ts';
+import type { CheckResult, Finding, Measurement } from '../run/result.ts';
 import { STACK_ENV_MARKER } from '../stack/managed-process.ts';
 import type { StartedStack } from '../stack/types.ts';
 import { destroyDataDir, dropDatabase, dumpDatabase, localDataDir, recreateCluster, reopenIfPresent, restoreDatabase } from './pg-backup.ts';
@@ -283,23 +284,9 @@ export const runBackupRestoreDrill: DrillRunner<BackupRestoreDrill> = async (dri
   }
 
   const interrupted = !!ctx.signal?.aborted;
-  const findings: Finding[] = [];
   const measurements: Measurement[] = [];
   const figures: Record<string, number> = {};
-  const sev = (check: string): Severity => profile.severity?.[check] ?? DEFAULT_SEVERITY[check] ?? 'high';
-  const report = (check: string, subject: string, title: string, observed: string, expected: string) => {
-    findings.push({
-      id: findingId(check, `${drill.name}/${subject}`),
-      check,
-      suite: 'drill',
-      severity: sev(check),
-      title,
-      subject: `${drill.name}/${subject}`,
-      observed: ctx.redactor.redact(observed),
-      expected,
-      reproduce: { command: `npx breakwater run --tier drill --drill ${drill.name}` },
-    });
-  };
+  const { findings, report } = findingReporter({ profile, suite: 'drill', scope: drill.name, command: `npx breakwater run --tier drill --drill ${drill.name}`, redactor: ctx.redactor, defaults: DEFAULT_SEVERITY });
 
   let integrity: IntegrityReport | undefined;
   let loss: LossWindow | undefined;

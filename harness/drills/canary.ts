@@ -12,7 +12,8 @@ import { BreakwaterError, oneLine } from '../errors.ts';
 import { percentile, runK6, type K6Run } from '../load/k6-runner.ts';
 import { checkNothingLost, IntegrityWriters, type IntegrityReport, type WriteLog } from '../probes/integrity.ts';
 import { ReadinessProbe } from '../probes/readiness.ts';
-import { findingId, type CheckResult, type Finding, type Measurement } from '../run/result.ts';
+import { findingReporter } from '../run/finding-reporter.ts';
+import type { CheckResult, Finding, Measurement } from '../run/result.ts';
 import { STACK_ENV_MARKER } from '../stack/managed-process.ts';
 import { isListening } from '../stack/ports.ts';
 import { postgresBinDir } from '../stack/tools.ts';
@@ -226,7 +227,6 @@ export const runCanaryDrill: DrillRunner<CanaryDrill> = async (drill, ctx) => {
 
   const abortReasons: string[] = [];
   const failures: string[] = [];
-  const findings: Finding[] = [];
   const measurements: Measurement[] = [];
   const decisionReasons: string[] = [];
   let decision: Decision | undefined;
@@ -249,19 +249,7 @@ export const runCanaryDrill: DrillRunner<CanaryDrill> = async (drill, ctx) => {
   let statsAtDecision: Record<string, UpstreamStats> | undefined;
   let series: Record<string, SeriesPoint[]> | undefined;
 
-  const report = (check: string, subject: string, title: string, observed: string, expectedText: string) => {
-    findings.push({
-      id: findingId(check, `${drill.name}/${subject}`),
-      check,
-      suite,
-      severity: profile.severity?.[check] ?? DEFAULT_SEVERITY[check] ?? 'high',
-      title,
-      subject: `${drill.name}/${subject}`,
-      observed: ctx.redactor.redact(observed),
-      expected: expectedText,
-      reproduce: { command: `npx breakwater run --tier drill --drill ${drill.name}` },
-    });
-  };
+  const { findings, report } = findingReporter({ profile, suite: suite, scope: drill.name, command: `npx breakwater run --tier drill --drill ${drill.name}`, redactor: ctx.redactor, defaults: DEFAULT_SEVERITY });
 
   try {
     // ── 1. the baseline under steady load, through the router ────────────────

@@ -7,7 +7,8 @@ import { BreakwaterError, oneLine } from '../errors.ts';
 import { FaultInjector, resolveLink, resolveService, unsupported, type RollbackRecord } from '../faults/injector.ts';
 import { runTimeline } from '../faults/timeline.ts';
 import { runK6, type K6Run } from '../load/k6-runner.ts';
-import { findingId, type CheckResult, type Finding, type Measurement } from '../run/result.ts';
+import { findingReporter } from '../run/finding-reporter.ts';
+import type { CheckResult, Finding, Measurement } from '../run/result.ts';
 import { STACK_ENV_MARKER } from '../stack/managed-process.ts';
 import { renderPostmortem, renderTimeline } from './alert-postmortem.ts';
 import { checkRunbooks, checkWithPromtool, loadAlertRules, type RunbookCheck } from './alert-rules.ts';
@@ -202,22 +203,7 @@ export const runIncidentDrill: DrillRunner<IncidentDrill> = async (drill, ctx) =
     else if (!inWindow(t)) unexpected.push({ alert: e.alert, labels: e.labels, firingAt: t, why: faultWindow && t < faultWindow.from ? 'fired before the fault' : 'fired only after the fault was removed' });
   }
 
-  const findings: Finding[] = [];
-  const sev = (check: string): Severity => profile.severity?.[check] ?? DEFAULT_SEVERITY[check] ?? 'high';
-  const report = (check: string, subject: string, title: string, observed: string, expectedText: string) => {
-    if (findings.some((f) => f.check === check && f.subject === `${drill.name}/${subject}`)) return;
-    findings.push({
-      id: findingId(check, `${drill.name}/${subject}`),
-      check,
-      suite: 'drill',
-      severity: sev(check),
-      title,
-      subject: `${drill.name}/${subject}`,
-      observed: ctx.redactor.redact(observed),
-      expected: expectedText,
-      reproduce: { command: `npx breakwater run --tier drill --drill ${drill.name}` },
-    });
-  };
+  const { findings, report } = findingReporter({ profile, suite: 'drill', scope: drill.name, command: `npx breakwater run --tier drill --drill ${drill.name}`, redactor: ctx.redactor, defaults: DEFAULT_SEVERITY });
   for (const rb of runbooks) {
     if (!rb.ok) report('incident.runbook-missing', rb.alert, `alert ${rb.alert} has no runbook`, `${rb.alert} in ${drill.rules}: ${rb.problem}`, 'every alert links a runbook (annotations.runbook_url) that exists in the repository and is not empty');
   }

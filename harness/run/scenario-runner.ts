@@ -13,7 +13,8 @@ import { ReadinessProbe } from '../probes/readiness.ts';
 import type { Redactor } from '../safety/redact.ts';
 import { STACK_ENV_MARKER } from '../stack/managed-process.ts';
 import type { StartedStack } from '../stack/types.ts';
-import { findingId, type CheckResult, type Finding, type Measurement } from './result.ts';
+import { findingReporter } from './finding-reporter.ts';
+import type { CheckResult, Finding, Measurement } from './result.ts';
 
 export type ScenarioStatus = 'ok' | 'deviated' | 'aborted';
 export type Phase = 'before' | 'during' | 'after';
@@ -262,23 +263,9 @@ export async function runScenario(opts: ScenarioRunOptions): Promise<ScenarioOut
   return await finish();
 
   async function finish(): Promise<ScenarioOutcome> {
-    const findings: Finding[] = [];
     const measurements: Measurement[] = [];
     const interrupted = !!opts.signal?.aborted;
-    const sev = (check: string): Severity => profile.severity?.[check] ?? DEFAULT_SEVERITY[check] ?? 'high';
-    const report = (check: string, subject: string, title: string, observed: string, expected: string) => {
-      findings.push({
-        id: findingId(check, `${s.name}/${subject}`),
-        check,
-        suite: 'chaos',
-        severity: sev(check),
-        title,
-        subject: `${s.name}/${subject}`,
-        observed: opts.redactor.redact(observed),
-        expected,
-        reproduce: { command: `npx breakwater run --tier nightly --scenario ${s.name}` },
-      });
-    };
+    const { findings, report } = findingReporter({ profile, suite: 'chaos', scope: s.name, command: `npx breakwater run --tier nightly --scenario ${s.name}`, redactor: opts.redactor, defaults: DEFAULT_SEVERITY });
 
     const slos = profile.slos.filter((x) => !s.steadyState?.slos || s.steadyState.slos.includes(x.id));
     const measure = (slo: SloDefinition, from: number, to: number): { value?: number; samples: number } => {
