@@ -60,7 +60,7 @@ export async function benchNightlyRss(): Promise<BenchResult> {
       figures: [
         { figure: 'harness RSS through the nightly tier, peak', value: Math.round(peak), unit: 'MiB', goal: '<= 300', pass: peak <= 300 },
         { figure: 'harness RSS through the nightly tier, median', value: Math.round(med), unit: 'MiB' },
-        { figure: 'vitest suite worker RSS, peak', value: Math.round(Math.max(...workers, 0)), unit: 'MiB' },
+        { figure: 'suite host (vitest, a child process) RSS, peak', value: Math.round(Math.max(...workers, 0)), unit: 'MiB' },
       ],
       notes: [`${main.length} samples over ${wallS.toFixed(0)} s of \`breakwater run --tier nightly\` (exit ${code}): every suite and every shipped scenario`],
     };
