@@ -25,6 +25,7 @@ describe('bad input: one line, exit 2, no stack trace', () => {
     [['run', '--config', 'test/fixtures/configs/bad-profile.config.ts'], /invalid target profile profile\.stack\.links\[3\]\.to: names no service \(services: postgres, redis, app\); fix the field and run again \[BW_PROFILE_INVALID\]/],
     [['run', '--config', 'test/fixtures/configs/not-a-config.config.ts'], /must `export default defineConfig\(\{\.\.\.\}\)`/],
     [['run', '--scenario', 'no-such-scenario'], /no scenario "no-such-scenario" in the pr tier/],
+    [['run', '--tier', 'drill', '--drill', 'no-such-drill'], /no drill "no-such-drill" in the drill tier \(drills: rollback, backup-restore, incident\)/],
   ])('breakwater %j', async (args, message) => {
     const r = await runCli(args, { timeoutMs: 30_000 });
     expect(r.code).toBe(2);
