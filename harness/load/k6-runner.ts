@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { constants, homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -332,6 +332,10 @@ export async function runK6(opts: K6RunOptions): Promise<K6Run> {
     for (const p of all) signalTree(p.child, 'SIGKILL');
     clearTimeout(killTimer);
     clearTimeout(reapTimer);
+    // The raw files are scratch: everything is in the result now, and they hold what the script saw
+    // (the summary export carries setup() data, i.e. the tokens the load logged in with).
+    for (let i = 0; i < runners; i++) for (const ext of ['ndjson', 'summary.json', 'stdout.txt']) rmSync(file(i, ext), { force: true });
+    rmSync(join(opts.workDir, 'inspect.json'), { force: true });
   }
 }
 

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { ScenarioJournal } from '../../harness/run/scenario-runner.ts';
 import { inParallel, runTierCli, type TierRun } from '../helpers/tier.ts';
@@ -70,6 +72,13 @@ describe('the clean reference target', () => {
     expect(recovery.every((m) => m.pass && m.value <= m.objective)).toBe(true);
     expect(r.run.measurements.some((m) => m.slo === 'http-latency-p95' && m.window.endsWith(':after'))).toBe(true);
   });
+});
+
+test('no artifact of the chaos runs holds a token (the load logs in; its raw k6 output is scratch and removed)', () => {
+  const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : [join(dir, f)]));
+  for (const r of runs.values()) {
+    for (const f of files(r.out)) expect(readFileSync(f, 'latin1'), f).not.toMatch(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\./);
+  }
 });
 
 describe('resilience flaws are caught by their scenario', () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -47,6 +47,11 @@ describe('the release gate on real drill evidence', () => {
     const env = JSON.parse(readFileSync(join(drilled.out, 'evidence.dsse.json'), 'utf8')) as { payload: string };
     const predicate = JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')).predicate;
     expect(predicate.drills[0]).toMatchObject({ name: 'rollback', status: 'passed', completedAt: drills[0]!.completedAt });
+  });
+
+  test('no artifact of the drill run holds a token', () => {
+    const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : [join(dir, f)]));
+    for (const f of files(drilled.out)) expect(readFileSync(f, 'latin1'), f).not.toMatch(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\./);
   });
 
   test('a fresh passing rollback drill promotes', async () => {
