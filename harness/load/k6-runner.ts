@@ -23,6 +23,12 @@ export interface K6RunOptions {
   runners?: number;
   /** Raw outputs go here (created if missing): `k6-<i>.ndjson`, `k6-<i>.summary.json`, `k6-<i>.stdout.txt`, `k6-<i>.log`, `inspect.json`. */
   workDir: string;
+  /**
+   * Keep the raw files (`k6-<i>.ndjson`, `.summary.json`, `.stdout.txt`, `inspect.json`) in workDir.
+   * Default false: they are removed once parsed, because the summary export carries the script's
+   * setup() data (often tokens). For tests that cross-check against k6's own summary.
+   */
+  keepRaw?: boolean;
   /** Binary path; default `requireTool('k6')`. */
   k6?: string;
   /** Abort: SIGINT to every k6, SIGKILL 3 s later; the promise then resolves with `aborted: true`. */
@@ -334,8 +340,10 @@ export async function runK6(opts: K6RunOptions): Promise<K6Run> {
     clearTimeout(reapTimer);
     // The raw files are scratch: everything is in the result now, and they hold what the script saw
     // (the summary export carries setup() data, i.e. the tokens the load logged in with).
-    for (let i = 0; i < runners; i++) for (const ext of ['ndjson', 'summary.json', 'stdout.txt']) rmSync(file(i, ext), { force: true });
-    rmSync(join(opts.workDir, 'inspect.json'), { force: true });
+    if (!opts.keepRaw) {
+      for (let i = 0; i < runners; i++) for (const ext of ['ndjson', 'summary.json', 'stdout.txt']) rmSync(file(i, ext), { force: true });
+      rmSync(join(opts.workDir, 'inspect.json'), { force: true });
+    }
   }
 }
 

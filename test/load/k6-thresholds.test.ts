@@ -74,7 +74,7 @@ describe('runK6 against k6 itself (one runner)', () => {
   beforeAll(async () => {
     server = await startDelayServer();
     dir = mkdtempSync(join(tmpdir(), 'bw-k6-thresholds-'));
-    run = await runK6({ script: FIXED_RATE, env: { TARGET_URL: server.url, RATE: '40', DURATION: '2510ms' }, workDir: join(dir, 'run') });
+    run = await runK6({ script: FIXED_RATE, env: { TARGET_URL: server.url, RATE: '40', DURATION: '2510ms' }, workDir: join(dir, 'run'), keepRaw: true });
   });
 
   afterAll(async () => {
