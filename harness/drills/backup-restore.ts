@@ -1,16 +1,16 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spanMs } from '../config/scenario.ts';
 import type { PostgresService, ProcessService, Severity, TargetProfile } from '../config/target.ts';
 import { BreakwaterError, oneLine } from '../errors.ts';
+import { harnessLoad } from '../load/harness-load.ts';
 import { runK6, type K6Run } from '../load/k6-runner.ts';
 import { checkNothingLost, IntegrityWriters, type IntegrityReport, type WriteLog, type WriteRecord } from '../probes/integrity.ts';
 import { ReadinessProbe, type ReadinessSample } from '../probes/readiness.ts';
 import { findingReporter } from '../run/finding-reporter.ts';
 import type { CheckResult, Finding, Measurement } from '../run/result.ts';
-import { STACK_ENV_MARKER } from '../stack/managed-process.ts';
 import type { StartedStack } from '../stack/types.ts';
 import { destroyDataDir, dropDatabase, dumpDatabase, localDataDir, recreateCluster, reopenIfPresent, restoreDatabase } from './pg-backup.ts';
 import { requirePgTools, type PgServer } from './pg-tools.ts';
@@ -180,18 +180,21 @@ export const runBackupRestoreDrill: DrillRunner<BackupRestoreDrill> = async (dri
     await writers.start();
     mark('writers started');
     if (drill.load) {
-      const script = isAbsolute(drill.load.script) ? drill.load.script : resolve(ctx.config.rootDir, drill.load.script);
       const loadMs = beforeMs + betweenMs + 3 * STEP_TIMEOUT_MS + recoveryWaitMs + AFTER_MS;
-      const wsUrl = new URL(profile.realtime?.path ?? '/', ctx.stack.info.baseUrl.replace(/^http/, 'ws')).href;
-      k6p = runK6({
-        script,
-        // ABORT_ON_FAIL=false: the disaster fails requests by design, and the load must keep running through it.
-        env: { BASE_URL: ctx.stack.info.baseUrl, WS_URL: wsUrl, DURATION: `${Math.ceil(loadMs / 1000)}s`, ABORT_ON_FAIL: 'false', ...(drill.load.env ?? {}), [STACK_ENV_MARKER]: ctx.stack.info.runId },
-        workDir: ctx.outDir,
-        // Stopped once the drill is over (or by the run's abort): the duration above is only an upper bound.
-        signal: ac.signal,
-        timeoutMs: loadMs + 60_000,
-      }).then(
+      k6p = runK6(
+        harnessLoad({
+          rootDir: ctx.config.rootDir,
+          load: drill.load,
+          baseUrl: ctx.stack.info.baseUrl,
+          realtimePath: profile.realtime?.path,
+          runId: ctx.stack.info.runId,
+          durationMs: loadMs,
+          workDir: ctx.outDir,
+          // Stopped once the drill is over (or by the run's abort): the duration above is only an upper bound.
+          signal: ac.signal,
+          timeoutMs: loadMs + 60_000,
+        }),
+      ).then(
         (r) => {
           k6 = r;
           k6EndedAlone = !ac.signal.aborted;

@@ -2,19 +2,19 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedConfig } from '../config/load-config.ts';
 import { spanMs, type Span } from '../config/scenario.ts';
 import type { PostgresService, Severity, SloDefinition } from '../config/target.ts';
 import { BreakwaterError, oneLine } from '../errors.ts';
+import { harnessLoad } from '../load/harness-load.ts';
 import { percentile, runK6, type K6Run } from '../load/k6-runner.ts';
 import { checkNothingLost, IntegrityWriters, type IntegrityReport, type WriteLog } from '../probes/integrity.ts';
 import { ReadinessProbe } from '../probes/readiness.ts';
 import { findingReporter } from '../run/finding-reporter.ts';
 import type { CheckResult, Finding, Measurement } from '../run/result.ts';
-import { STACK_ENV_MARKER } from '../stack/managed-process.ts';
 import { isListening } from '../stack/ports.ts';
 import { postgresBinDir } from '../stack/tools.ts';
 import type { StartedInstance, StartedStack } from '../stack/types.ts';
@@ -263,24 +263,22 @@ export const runCanaryDrill: DrillRunner<CanaryDrill> = async (drill, ctx) => {
       event('writers-started');
     }
     if (drill.load) {
-      const script = isAbsolute(drill.load.script) ? drill.load.script : resolve(ctx.config.rootDir, drill.load.script);
       const plannedMs = BASELINE_MS + 30_000 + evaluateMs + BOUNDARY_GRACE_MS + ROLLBACK_OBJECTIVE_MS + PROMOTE_VERIFY_MS + AFTER_MS;
-      k6p = runK6({
-        script,
-        env: {
-          BASE_URL: router.url,
-          WS_URL: new URL(profile.realtime?.path ?? '/', router.url.replace(/^http/, 'ws')).href,
-          DURATION: `${Math.ceil(plannedMs / 1000)}s`,
-          // The candidate may be bad on purpose: the load must keep going through its rollback.
-          ABORT_ON_FAIL: 'false',
-          ...(drill.load.env ?? {}),
-          [STACK_ENV_MARKER]: stack.info.runId,
-        },
-        workDir: ctx.outDir,
-        // Stopped by an abort, or by the drill once the baseline has carried the load after the change.
-        signal: AbortSignal.any([ac.signal, loadStop.signal]),
-        timeoutMs: plannedMs + 120_000,
-      }).then(
+      // The load goes through the router; the candidate may be bad on purpose, so it keeps going through its rollback.
+      k6p = runK6(
+        harnessLoad({
+          rootDir: ctx.config.rootDir,
+          load: drill.load,
+          baseUrl: router.url,
+          realtimePath: profile.realtime?.path,
+          runId: stack.info.runId,
+          durationMs: plannedMs,
+          workDir: ctx.outDir,
+          // Stopped by an abort, or by the drill once the baseline has carried the load after the change.
+          signal: AbortSignal.any([ac.signal, loadStop.signal]),
+          timeoutMs: plannedMs + 120_000,
+        }),
+      ).then(
         (r) => (k6 = r),
         (err) => {
           k6Error = err;

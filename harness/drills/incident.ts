@@ -9,7 +9,7 @@ import { runTimeline } from '../faults/timeline.ts';
 import { runK6, type K6Run } from '../load/k6-runner.ts';
 import { findingReporter } from '../run/finding-reporter.ts';
 import type { CheckResult, Finding, Measurement } from '../run/result.ts';
-import { STACK_ENV_MARKER } from '../stack/managed-process.ts';
+import { harnessLoad } from '../load/harness-load.ts';
 import { renderPostmortem, renderTimeline } from './alert-postmortem.ts';
 import { checkRunbooks, checkWithPromtool, loadAlertRules, type RunbookCheck } from './alert-rules.ts';
 import { evaluateAlertRules, type AlertEpisode } from './alert-state.ts';
@@ -104,7 +104,6 @@ export const runIncidentDrill: DrillRunner<IncidentDrill> = async (drill, ctx) =
   if (why) throw new BreakwaterError('BW_USAGE', `drill ${drill.name} cannot inject ${faultText}: ${why}`);
 
   mkdirSync(ctx.outDir, { recursive: true });
-  const wsUrl = new URL(profile.realtime?.path ?? '/', ctx.stack.info.baseUrl.replace(/^http/, 'ws')).href;
   const reasons: string[] = [];
   let aborted = false;
 
@@ -125,15 +124,19 @@ export const runIncidentDrill: DrillRunner<IncidentDrill> = async (drill, ctx) =
     ctx.onStep?.(`drill ${drill.name}: scraping ${metricsUrl.href} every ${everyMs} ms${drill.load ? ' under load' : ''}`);
     scraper.start();
     if (drill.load) {
-      const script = isAbsolute(drill.load.script) ? drill.load.script : resolve(root, drill.load.script);
-      k6p = runK6({
-        script,
-        // ABORT_ON_FAIL=false: the fault is meant to break thresholds, and the load must keep running through it.
-        env: { BASE_URL: ctx.stack.info.baseUrl, WS_URL: wsUrl, DURATION: `${Math.ceil(plannedMs / 1000) + 10}s`, ABORT_ON_FAIL: 'false', ...(drill.load.env ?? {}), [STACK_ENV_MARKER]: ctx.stack.info.runId },
-        workDir: join(ctx.outDir, 'load'),
-        signal: AbortSignal.any([ac.signal, loadStop.signal]),
-        timeoutMs: plannedMs + 120_000,
-      }).then(
+      k6p = runK6(
+        harnessLoad({
+          rootDir: root,
+          load: drill.load,
+          baseUrl: ctx.stack.info.baseUrl,
+          realtimePath: profile.realtime?.path,
+          runId: ctx.stack.info.runId,
+          durationMs: plannedMs + 10_000,
+          workDir: join(ctx.outDir, 'load'),
+          signal: AbortSignal.any([ac.signal, loadStop.signal]),
+          timeoutMs: plannedMs + 120_000,
+        }),
+      ).then(
         (r) => (k6 = r),
         (err) => {
           k6Error = err;

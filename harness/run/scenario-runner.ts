@@ -1,18 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/load-config.ts';
 import { scenarioPlan, type ScenarioDefinition } from '../config/scenario.ts';
 import type { Credentials, Severity, SloDefinition } from '../config/target.ts';
 import { BreakwaterError, oneLine } from '../errors.ts';
 import { FaultInjector, resolveLink, resolveService, unsupported, type AppliedFault, type RollbackRecord } from '../faults/injector.ts';
 import { runTimeline } from '../faults/timeline.ts';
+import { harnessLoad } from '../load/harness-load.ts';
 import { percentile, runK6, type K6Run, type ThresholdResult } from '../load/k6-runner.ts';
 import { checkNothingLost, IntegrityWriters, type IntegrityReport, type WriteLog } from '../probes/integrity.ts';
 import { ReadinessProbe } from '../probes/readiness.ts';
 import type { Redactor } from '../safety/redact.ts';
-import { STACK_ENV_MARKER } from '../stack/managed-process.ts';
 import type { StartedStack } from '../stack/types.ts';
+import { credentialSecrets } from '../suite/http-auth.ts';
 import { findingReporter } from './finding-reporter.ts';
 import type { CheckResult, Finding, Measurement } from './result.ts';
 
@@ -192,25 +193,27 @@ export async function runScenario(opts: ScenarioRunOptions): Promise<ScenarioOut
   let methodStart: number | undefined;
   let faultsEnd: number | undefined;
   let recoveredAt: number | undefined;
-  const script = isAbsolute(s.load.script) ? s.load.script : resolve(config.rootDir, s.load.script);
   const loadMs = plan.baselineMs + plan.methodMs + plan.recoveryMs + plan.afterMs;
-  const wsUrl = new URL(profile.realtime?.path ?? '/', stack.info.baseUrl.replace(/^http/, 'ws')).href;
 
   try {
     opts.onStep?.(`scenario ${s.name}: starting load and writers`);
     readiness.start();
     await writers?.start();
-    for (const c of creds.values()) for (const v of credentialValues(await c)) opts.redactor.add(v);
+    for (const c of creds.values()) for (const v of credentialSecrets(await c)) if (v.length >= 8) opts.redactor.add(v);
     const k6p = runK6({
-      script,
-      // ABORT_ON_FAIL=false: the faults are meant to break thresholds, and the load must keep running through them.
-      // The stack marker lets the reaper and the leftover checks find k6 processes like any process of the stack.
-      env: { BASE_URL: stack.info.baseUrl, WS_URL: wsUrl, DURATION: `${Math.ceil(loadMs / 1000) + 10}s`, ABORT_ON_FAIL: 'false', ...(s.load.env ?? {}), [STACK_ENV_MARKER]: stack.info.runId },
+      ...harnessLoad({
+        rootDir: config.rootDir,
+        load: s.load,
+        baseUrl: stack.info.baseUrl,
+        realtimePath: profile.realtime?.path,
+        runId: stack.info.runId,
+        durationMs: loadMs + 10_000,
+        workDir,
+        // Stopped by the run's abort, or by us once the after phase has been measured.
+        signal: AbortSignal.any([ac.signal, loadStop.signal]),
+        timeoutMs: loadMs + 120_000,
+      }),
       runners: s.load.runners ?? 1,
-      workDir,
-      // Stopped by the run's abort, or by us once the after phase has been measured.
-      signal: AbortSignal.any([ac.signal, loadStop.signal]),
-      timeoutMs: loadMs + 120_000,
     }).then(
       (r) => (k6 = r),
       (err) => {
@@ -411,13 +414,6 @@ function meetsWord(indicator: SloDefinition['indicator']): string {
 
 function faultSummary(faults: AppliedFault[]): string {
   return faults.map((f) => f.label).join(' + ') || 'faults';
-}
-
-function credentialValues(c: Credentials): string[] {
-  const out: string[] = [];
-  for (const v of Object.values(c.headers ?? {})) out.push(v, v.replace(/^\S+\s+/, ''));
-  out.push(...Object.values(c.cookies ?? {}), ...Object.values(c.query ?? {}));
-  return out.filter((v) => v.length >= 8);
 }
 
 /**
