@@ -19,6 +19,7 @@ export const FLAWS = [
   'rtc-no-shape-check',
   'ssrf-no-guard',
   'ssrf-follow-redirect',
+  'ssrf-loopback-only',
   'token-in-logs',
   'ack-before-commit',
   'no-db-timeout',

@@ -61,9 +61,21 @@ export function blockedReason(address: string): string | null {
   return PUBLIC_V4.has(range) ? null : range;
 }
 
+/**
+ * The `ssrf-loopback-only` regression: a guard that knows loopback (every
+ * encoding the URL parser folds, and `localhost`) and the unspecified address,
+ * but lets private, CGNAT, link-local and metadata addresses through.
+ */
+export function loopbackOnlyReason(address: string): string | null {
+  const why = blockedReason(address);
+  return why === 'loopback' || why === 'unspecified' || why === 'not an IP address' ? why : null;
+}
+
 export interface GuardOptions {
   /** Origins (scheme://host:port) exempt from the address check; for tests only. */
   allowOrigins: readonly string[];
+  /** Why an address is refused, or null (default blockedReason); the `ssrf-loopback-only` flaw narrows it. */
+  reasonFor?: (address: string) => string | null;
   /** Resolver, replaceable in unit tests. */
   resolve?: (host: string) => Promise<Array<{ address: string; family: number }>>;
 }
@@ -80,6 +92,7 @@ function normaliseOrigin(o: string): string | null {
 export function createGuard(options: GuardOptions): (raw: string | URL) => Promise<VettedUrl> {
   const allowed = new Set(options.allowOrigins.map(normaliseOrigin).filter((o): o is string => o !== null));
   const resolve = options.resolve ?? ((host: string) => lookup(host, { all: true, verbatim: true }));
+  const reasonFor = options.reasonFor ?? blockedReason;
   return async (raw) => {
     let url: URL;
     try {
@@ -102,7 +115,7 @@ export function createGuard(options: GuardOptions): (raw: string | URL) => Promi
     if (addresses.length === 0) throw new HttpError(502, 'fetch_failed', `${host} has no addresses`);
     if (!allowed.has(url.origin)) {
       for (const { address } of addresses) {
-        const why = blockedReason(address);
+        const why = reasonFor(address);
         if (why) throw urlNotAllowed(`${host === address ? address : `${host} resolves to ${address}, which`} is ${why}`);
       }
     }

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.ts';
 import { fetchPreview, type HopPolicy } from './fetch.ts';
-import { createGuard, urlNotAllowed } from './guard.ts';
+import { createGuard, loopbackOnlyReason, urlNotAllowed } from './guard.ts';
 
-/** Picks how hops are vetted; the SSRF flaws drop the check everywhere or only on redirects. */
+/** Picks how hops are vetted; the SSRF flaws drop the check everywhere, only on redirects, or for all but loopback. */
 function hopPolicy(s: Services): HopPolicy {
-  const guard = createGuard({ allowOrigins: s.config.previewAllowOrigins });
+  const guard = createGuard({ allowOrigins: s.config.previewAllowOrigins, reasonFor: s.config.flaws.has('ssrf-loopback-only') ? loopbackOnlyReason : undefined });
   const unchecked = async (url: string | URL) => {
     const u = new URL(String(url));
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw urlNotAllowed(`scheme ${u.protocol} is not http or https`);
