@@ -22,6 +22,9 @@ pg_present() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 missing_pkgs=()
 pg_present || missing_pkgs+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing_pkgs+=(redis-server)
+# The sealed network: `unshare` makes the loopback-only namespace, `ip` brings its loopback up.
+command -v unshare >/dev/null 2>&1 || missing_pkgs+=(util-linux)
+command -v ip >/dev/null 2>&1 || missing_pkgs+=(iproute2)
 if [ "$DEV_TOOLS" = 1 ]; then command -v shellcheck >/dev/null 2>&1 || missing_pkgs+=(shellcheck); fi
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing_pkgs[*]}"

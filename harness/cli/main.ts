@@ -10,6 +10,12 @@ import { keygenCommand } from './keygen-command.ts';
 import { verifyCommand } from './verify-command.ts';
 import { mergeCommand } from './merge-command.ts';
 import { gateCommand } from './gate-command.ts';
+import { sealedCommand } from './sealed-command.ts';
+import { watchSealedParent } from '../safety/sealed-network.ts';
+
+/** `--network`: local runs are sealed unless told otherwise. */
+const networkOption = () =>
+  new Option('--network <mode>', 'local stack: sealed (a loopback-only network namespace, default) or host (then SSRF cases naming non-loopback addresses are skipped)').choices(['sealed', 'host']);
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -23,6 +29,7 @@ export function program(intr: Interrupts): Command {
     .description('Chaos and boundary regression harness: attacks a stack, writes evidence, gates releases.')
     .version('0.1.0')
     .showSuggestionAfterError(true)
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ outputError: () => {} });
 
@@ -42,7 +49,8 @@ export function program(intr: Interrupts): Command {
       .option('--attach <url>', 'run against an already running stack (implies --provider attach)')
       .addOption(new Option('--fail-on <severity>', 'lowest severity that blocks').choices(['critical', 'high', 'medium', 'low']).default('high'))
       .option('--seed <n>', 'fast-check seed', positiveInt)
-      .option('-k, --key <file>', 'private ed25519 key that signs the evidence (default BREAKWATER_SIGNING_KEY_FILE, BREAKWATER_SIGNING_KEY, else an untrusted development key)'),
+      .option('-k, --key <file>', 'private ed25519 key that signs the evidence (default BREAKWATER_SIGNING_KEY_FILE, BREAKWATER_SIGNING_KEY, else an untrusted development key)')
+      .addOption(networkOption()),
   ).action(async (opts) => runCommand(opts, intr));
 
   common(
@@ -52,8 +60,16 @@ export function program(intr: Interrupts): Command {
       .argument('<finding-id>', 'id (or a unique prefix of 6+ characters) from run.json')
       .requiredOption('-r, --run <dir>', 'output dir (or run.json) of the run that found it')
       .option('-o, --out <dir>', 'output directory for the replay run')
-      .option('--json', 'print a JSON summary on stdout'),
+      .option('--json', 'print a JSON summary on stdout')
+      .addOption(networkOption()),
   ).action(async (id, opts) => replayCommand(id, opts, intr));
+
+  cli
+    .command('sealed')
+    .description('run a command in a network namespace whose only interface is loopback (what local runs use); exit with its code')
+    .argument('<command...>', 'the command and its arguments (put -- before options meant for it)')
+    .passThroughOptions()
+    .action(async (command: string[]) => sealedCommand(command));
 
   cli
     .command('keygen')
@@ -120,6 +136,8 @@ export async function main(argv: string[], boot: { early?: NodeJS.Signals[]; sto
   const intr = interruptController(boot.early);
   boot.stopEarly?.();
   const cli = program(intr);
+  // In a sealed child: stop like on SIGTERM if the process that started it is killed.
+  const unwatch = watchSealedParent();
   let code: number = EXIT.pass;
   try {
     await cli.parseAsync(argv);
@@ -142,6 +160,7 @@ export async function main(argv: string[], boot: { early?: NodeJS.Signals[]; sto
     if (process.env.BREAKWATER_DEBUG) console.error(err);
     return EXIT.infra;
   } finally {
+    unwatch();
     intr.dispose();
   }
   return code;

@@ -7,6 +7,7 @@ import type { Finding, RunResult } from '../run/result.ts';
 import { runTier } from '../run/run-tier.ts';
 import { Progress } from './progress.ts';
 import { INTERRUPT_EXIT, type Interrupts } from './run-command.ts';
+import { sealLocalRun, type NetworkChoice } from './sealed-run.ts';
 
 /** Reads a run's run.json, failing in one line when it is missing or not a run result. */
 export function readRunResult(dir: string): RunResult {
@@ -31,7 +32,7 @@ export function readRunResult(dir: string): RunResult {
  * freshly started stack with the same flaw switches. Exit 1 when the finding
  * reproduces, 0 when it does not.
  */
-export async function replayCommand(id: string, opts: { run: string; config: string; out?: string; json?: boolean }, intr: Interrupts): Promise<void> {
+export async function replayCommand(id: string, opts: { run: string; config: string; out?: string; json?: boolean; network?: NetworkChoice }, intr: Interrupts): Promise<void> {
   const recorded = readRunResult(resolve(opts.run));
   const matches = recorded.findings.filter((f) => f.id === id || (id.length >= 6 && f.id.startsWith(id)));
   if (matches.length === 0) throw new BreakwaterError('BW_USAGE', `no finding ${id} in ${opts.run} (it has ${recorded.findings.length}); copy an id from its run.json`);
@@ -44,6 +45,12 @@ export async function replayCommand(id: string, opts: { run: string; config: str
   intr.onSignal((sig) => progress.step(`${sig} received: stopping the stack`));
   try {
     const config = await loadConfig(opts.config);
+    const sealing = await sealLocalRun(config.provider, opts.network);
+    if (sealing.ranSealed) {
+      progress.close();
+      process.exitCode = sealing.exitCode;
+      return;
+    }
     progress.step(`replaying ${finding.id} (${finding.check}, seed ${finding.reproduce.seed}${finding.reproduce.path ? `, path ${finding.reproduce.path}` : ''}) with flaws [${recorded.target.flaws.join(',')}]`);
     const { result, runJson } = await runTier({
       config,
@@ -52,6 +59,7 @@ export async function replayCommand(id: string, opts: { run: string; config: str
       suiteFilters: [finding.suite],
       flaws: recorded.target.flaws,
       seed: finding.reproduce.seed,
+      hostNetworkReason: sealing.hostReason,
       replay: { findingId: finding.id, check: finding.check, subject: finding.subject, seed: finding.reproduce.seed, path: finding.reproduce.path },
       signal: intr.signal,
       onStep: (s) => progress.step(s),

@@ -12,6 +12,7 @@ import type { RunResult } from '../run/result.ts';
 import type { ProviderName } from '../stack/types.ts';
 import { drillRecords, scenarioJournals } from '../report/html-reporter.ts';
 import { Progress } from './progress.ts';
+import { sealLocalRun, type NetworkChoice } from './sealed-run.ts';
 
 export interface RunCommandOptions {
   config: string;
@@ -27,6 +28,8 @@ export interface RunCommandOptions {
   seed?: number;
   /** Private key file that signs the evidence. */
   key?: string;
+  /** `sealed` (default for the local provider) or `host`. */
+  network?: NetworkChoice;
 }
 
 /** Who signed a run's evidence, read back from the envelope the run just wrote. */
@@ -100,6 +103,10 @@ export function printSummary(result: RunResult, evidence: string, signer?: { tru
   for (const f of result.findings.slice(0, 20)) lines.push(`  ${pc.red('✗')} [${f.severity}] ${f.title} ${pc.dim(`(${f.check}, ${f.id})`)}`);
   if (result.findings.length > 20) lines.push(`  … ${result.findings.length - 20} more in run.json`);
   for (const r of result.reasons.filter((r) => !/finding/.test(r)).slice(0, 10)) lines.push(`  ${pc.yellow('!')} ${r}`);
+  if (result.network?.mode === 'host') {
+    const offHost = result.network.offHostTargets === 'allowed' ? 'sent (the profile allows it for this tier)' : 'skipped';
+    lines.push(`  ${pc.yellow('!')} network not sealed (${result.network.reason}); SSRF cases naming non-loopback addresses were ${offHost}`);
+  }
   lines.push(`  evidence: ${relative(process.cwd(), evidence) || evidence}${signer ? ` (signed by ${signer.keyid.slice(0, 16)})` : ''}`);
   if (signer?.trust === 'development') {
     lines.push(`  ${pc.yellow('!')} the evidence is signed with an untrusted development key (.breakwater/dev-key); a gate should not accept it: create a key with \`breakwater keygen\` and pass --key or BREAKWATER_SIGNING_KEY_FILE`);
@@ -119,6 +126,13 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
       process.env.BREAKWATER_SIGNING_KEY_FILE = resolve(opts.key);
     }
     const config = await loadConfig(opts.config);
+    if (intr.signal.aborted) throw new BreakwaterError('BW_INTERRUPTED', 'interrupted before the run started');
+    const sealing = await sealLocalRun(opts.attach ? 'attach' : (opts.provider ?? config.provider), opts.network);
+    if (sealing.ranSealed) {
+      progress.close();
+      process.exitCode = sealing.exitCode;
+      return;
+    }
     const { result, runJson, outDir, artifacts } = await runTier({
       config,
       tier: opts.tier,
@@ -130,6 +144,7 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
       attachUrl: opts.attach,
       failOn: opts.failOn,
       seed: opts.seed,
+      hostNetworkReason: sealing.hostReason,
       signal: intr.signal,
       onStep: (s) => progress.step(s),
       onProgress: (d, t, l) => progress.tests(d, t, l),
@@ -144,6 +159,7 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
         evidence,
         signer,
         runJson,
+        network: result.network,
         findings: result.findings.map((f) => ({ id: f.id, check: f.check, severity: f.severity })),
         measurements: result.measurements,
         durationMs: result.durationMs,

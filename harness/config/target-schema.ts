@@ -172,6 +172,16 @@ export const targetProfileSchema = z
           .strict(),
       )
       .optional(),
+    ssrf: z
+      .object({
+        offHostTargets: z
+          .union([z.enum(['skip', 'allow']), z.object({ pr: z.enum(['skip', 'allow']).optional(), nightly: z.enum(['skip', 'allow']).optional(), drill: z.enum(['skip', 'allow']).optional() }).strict()], {
+            error: 'must be "skip", "allow", or per tier like { nightly: "allow" }',
+          })
+          .optional(),
+      })
+      .strict()
+      .optional(),
     slos: z.array(
       z
         .object({

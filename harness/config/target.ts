@@ -27,6 +27,8 @@ export interface TargetProfile<World = any> {
   realtime?: RealtimeDefinition<World>;
   /** Endpoints that fetch a URL given by the caller: SSRF surfaces. */
   egress?: EgressEndpoint<World>[];
+  /** How far the SSRF suite may go off a sealed network. */
+  ssrf?: SsrfOptions;
   slos: SloDefinition[];
   /** Values that must never appear in any output; tokens seen at login are added automatically. */
   secrets?: { values?: string[]; pii?: string[] };
@@ -313,6 +315,22 @@ export interface EgressEndpoint<World = any> {
   testOriginEnv?: string;
   /** Unused until an egress suite needs the world. */
   _world?: World;
+}
+
+/** A tier name, or a choice per tier. */
+export type OffHostChoice = 'skip' | 'allow';
+
+export interface SsrfOptions {
+  /**
+   * Whether SSRF cases that name non-loopback addresses (private, CGNAT,
+   * link-local, the metadata service) are sent when the run is not sealed:
+   * attach, compose, or a local run that could not get a network namespace.
+   * `'skip'` (default) never sends them, and the run says so; `'allow'` sends
+   * them, for a network you own (a staging VPC), and the evidence records that
+   * you did. Per tier: `{ nightly: 'allow' }`. A sealed run always sends them:
+   * they cannot leave its namespace.
+   */
+  offHostTargets?: OffHostChoice | Partial<Record<'pr' | 'nightly' | 'drill', OffHostChoice>>;
 }
 
 export interface SloDefinition {

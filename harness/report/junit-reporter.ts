@@ -58,7 +58,7 @@ export function renderJunit(result: RunResult): string {
         const body = [c.error, ...findings.map(describeFinding)].filter(Boolean).join('\n\n');
         tc.ele('failure', { message, type: findings.length ? 'finding' : 'error' }).txt(body);
       } else if (c.state === 'skipped') {
-        tc.ele('skipped');
+        tc.ele('skipped', c.note ? { message: c.note } : {});
       }
     }
   }

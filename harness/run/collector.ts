@@ -50,6 +50,7 @@ export class CollectorReporter implements Reporter {
           state,
           durationMs: Math.round(tc.diagnostic()?.duration ?? 0),
           error: state === 'failed' ? firstLine(result.errors?.[0]?.message ?? 'failed') : undefined,
+          ...(result.state === 'skipped' && result.note ? { note: firstLine(result.note) } : {}),
           findings: findings.length,
           findingIds: findings.map((f) => f.id),
         });

@@ -37,6 +37,8 @@ export interface CheckResult {
   durationMs: number;
   /** First line of the failure, redacted. */
   error?: string;
+  /** Why a skipped check did not run (its skip note). */
+  note?: string;
   findings: number;
   /** Ids of the findings this check reported (absent in results written before it was recorded). */
   findingIds?: string[];
@@ -55,6 +57,24 @@ export interface MatrixCellResult {
 
 export type Verdict = 'pass' | 'blocked' | 'error';
 
+/**
+ * Where the run's traffic could go. `sealed`: the harness and every process it
+ * started shared a network namespace whose only interface is loopback, so
+ * nothing could leave this machine. `host`: they did not (attach, compose, or
+ * a local run that could not be sealed), and `reason` says why.
+ */
+export interface NetworkRecord {
+  mode: 'sealed' | 'host';
+  /**
+   * SSRF cases that name non-loopback addresses (private, CGNAT, link-local,
+   * metadata): `sent` on a sealed network (they cannot leave it), `allowed`
+   * when the profile opted in for this tier off a sealed network (they may
+   * reach that network), `skipped` otherwise (never sent).
+   */
+  offHostTargets: 'sent' | 'allowed' | 'skipped';
+  reason?: string;
+}
+
 /** The one source of truth for a run: every reporter, the evidence and the gate read this. */
 export interface RunResult {
   schemaVersion: 1;
@@ -64,6 +84,8 @@ export interface RunResult {
   /** Why the verdict is not pass, one line each. */
   reasons: string[];
   target: { name: string; provider: ProviderName; baseUrl: string; flaws: string[] };
+  /** Absent in results written before the sealed network existed: a gate that requires `sealed` reads that as not sealed. */
+  network?: NetworkRecord;
   startedAt: string;
   finishedAt: string;
   durationMs: number;

@@ -7,12 +7,14 @@ import type { ResolvedConfig } from '../config/load-config.ts';
 import type { Severity } from '../config/target.ts';
 import { BreakwaterError, oneLine } from '../errors.ts';
 import { Redactor } from '../safety/redact.ts';
+import { observeNetwork } from '../safety/sealed-network.ts';
 import { startEgressFixtures } from '../stack/egress-fixtures.ts';
 import { startStack } from '../stack/start-stack.ts';
 import { discoverTools } from '../stack/tools.ts';
 import type { ProviderName, StartedStack } from '../stack/types.ts';
 import type { ProvidedRun } from '../suite/provided.ts';
 import { writeArtifacts } from './artifacts.ts';
+import { planNetwork } from './network-plan.ts';
 import { emptySuiteResults, runSuitesInHost, type SuiteResults } from './suite-host.ts';
 import { SEVERITY_RANK, type CheckResult, type RunResult, type Verdict } from './result.ts';
 import { checkScenarioFits, runScenario, type ScenarioOutcome } from './scenario-runner.ts';
@@ -44,6 +46,8 @@ export interface RunOptions {
   replay?: ProvidedRun['replay'];
   /** Flaw switches for the stack (default: TARGET_FLAWS from the environment). */
   flaws?: string[];
+  /** Why a local run is on the host network (the CLI could not seal it, or was told not to); recorded in the result. */
+  hostNetworkReason?: string;
   signal?: AbortSignal;
   onStep?: (step: string) => void;
   onProgress?: (done: number, total: number, last: string) => void;
@@ -135,6 +139,11 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   }
   mkdirSync(outDir, { recursive: true });
   const toolsP = discoverTools();
+  const provider: ProviderName = opts.provider ?? (opts.attachUrl ? 'attach' : config.provider);
+  const network = planNetwork({ provider, observed: observeNetwork(), tier, ssrf: config.target.ssrf, hostReason: opts.hostNetworkReason });
+  if (network.mode === 'host' && config.target.egress?.length) {
+    opts.onStep?.(`network not sealed (${network.reason}): SSRF cases naming non-loopback addresses are ${network.offHostTargets === 'allowed' ? 'sent, as the profile allows for this tier' : 'skipped'}`);
+  }
 
   interrupted(opts.signal);
   // The SSRF suite's canary and allowed origin exist before the stack, so the target's test allowlist can name the origin.
@@ -183,6 +192,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
       secrets: redactor.values(),
       stackSecrets: { ...stack.secrets },
       egress: egress && { canaryOrigin: egress.canaryOrigin, allowedOrigin: egress.allowedOrigin },
+      network,
       replay: opts.replay,
     };
     if (runSuiteFiles) {
@@ -280,6 +290,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     verdict,
     reasons,
     target: { name: config.target.name, provider: stack.info.provider, baseUrl: stack.info.baseUrl, flaws: (stackEnv.TARGET_FLAWS ?? '').split(',').filter(Boolean) },
+    network,
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),

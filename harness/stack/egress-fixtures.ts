@@ -12,6 +12,13 @@ export interface EgressFixtures {
 /** Where the canary lists the paths it was asked for (the suite reads it; a target fetching it counts as nothing). */
 export const CANARY_HITS_PATH = '/__breakwater/hits';
 
+/**
+ * Starts the title of every page the fixtures serve. An endpoint that fetched
+ * one returns it; since fetched content must reach no artifact, tests look for
+ * this mark in everything a run wrote.
+ */
+export const FETCHED_CONTENT_MARK = 'bw-fetched-content';
+
 function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; origin: string }> {
   return new Promise((resolve, reject) => {
     const server = createServer(handler);
@@ -34,7 +41,7 @@ export async function startEgressFixtures(): Promise<EgressFixtures> {
       return;
     }
     if (hits.length < 10_000) hits.push(req.url ?? '/');
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<html><head><title>breakwater canary</title></head></html>');
+    res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><head><title>${FETCHED_CONTENT_MARK} canary</title></head></html>`);
   });
   const allowed = await listen((req, res) => {
     const url = new URL(req.url ?? '/', 'http://allowed.invalid');
@@ -43,7 +50,7 @@ export async function startEgressFixtures(): Promise<EgressFixtures> {
       res.writeHead(302, { location: to }).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<html><head><title>breakwater allowed origin</title></head></html>');
+    res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><head><title>${FETCHED_CONTENT_MARK} allowed origin</title></head></html>`);
   });
   let closing: Promise<void> | undefined;
   return {

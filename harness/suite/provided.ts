@@ -19,6 +19,8 @@ export interface ProvidedRun {
   replay?: { findingId: string; check: string; subject: string; seed: number; path?: string };
   /** The run's loopback canary listener and allowed origin, when the profile has egress endpoints. */
   egress?: { canaryOrigin: string; allowedOrigin: string };
+  /** Whether the run is sealed, and so whether SSRF cases naming non-loopback addresses may be sent. Absent: not sealed, never sent. */
+  network?: import('../run/result.ts').NetworkRecord;
 }
 
 export interface FindingMeta {

@@ -11,14 +11,20 @@ import { checkProperty } from '../../harness/suite/property.ts';
  * to fetch the run's loopback canary through every encoding of its address the
  * harness knows, directly and through redirects from the allowed origin; each
  * case carries a unique path, so a canary hit names the case that caused it.
- * Private, CGNAT, link-local and metadata addresses are sent as well, but only
- * ever to the target: the harness itself connects to nothing but loopback, and
- * only once the guard has shown it refuses loopback (otherwise the target would
- * be the one connecting off this machine).
+ * Private, CGNAT, link-local and metadata addresses are sent as well, only
+ * ever to the target, and only when they cannot become real packets: on a
+ * sealed run (the target's namespace has loopback alone, so its connect fails
+ * before anything is sent) or where the profile opts in for the tier (a
+ * network the user owns). Otherwise they are skipped, with the reason.
+ *
+ * Nothing the endpoint fetched reaches an artifact: an outcome is reduced to
+ * its status, blocked or not, and canary hit or not.
  */
 const target = await useTarget();
 const endpoints = target.profile.egress ?? [];
 const egress = target.run.egress;
+/** Absent (an older runner): treated as unsealed, so off-host cases are never sent. */
+const network = target.run.network ?? { mode: 'host' as const, offHostTargets: 'skipped' as const, reason: 'the runner did not say whether the network is sealed' };
 const SUITE = 'ssrf';
 
 /**
@@ -176,9 +182,15 @@ async function runCases(endpoint: EgressEndpoint, fixtures: { canaryOrigin: stri
   return sent.map((s) => ({ ...s, hit: hits.get(s.id) }));
 }
 
+/**
+ * The request, and what came back reduced to status, blocked or not, and
+ * canary hit or not. The body is left out on purpose: it holds whatever the
+ * endpoint fetched (a metadata page, credentials), which must reach no artifact.
+ */
 const excerptOf = (endpoint: EgressEndpoint, o: Pick<Outcome, 'url' | 'exchange' | 'hit'>) =>
-  `${endpoint.method} ${endpoint.path} as ${endpoint.as} ${JSON.stringify(endpoint.body(o.url))}\n→ ${o.exchange.status} ${o.exchange.text.slice(0, 300)}` +
-  (o.hit !== undefined ? `\ncanary logged: GET ${o.hit}` : '');
+  `${endpoint.method} ${endpoint.path} as ${endpoint.as} ${JSON.stringify(endpoint.body(o.url))}\n` +
+  `→ ${o.exchange.status}, ${endpoint.blocked(o.exchange.status, o.exchange.body) ? 'blocked' : 'not blocked'} (response body withheld), ` +
+  (o.hit !== undefined ? 'canary hit' : 'canary not hit');
 
 /**
  * A canary hit is critical; a loopback case that was not refused but did not
@@ -257,7 +269,7 @@ describe('ssrf', () => {
     const noAllowlist = `${endpoint.name} names no testOriginEnv, so the allowed origin is not on the target's allowlist`;
     /** Set by the positive control; redirect cases mean nothing without it. */
     let controlPassed = false;
-    /** Set when a direct loopback case got through: off-host addresses are then not sent at all. */
+    /** Set when a direct loopback case got through: off-host addresses then only repeat that finding, and are not sent. */
     let loopbackGuardBroken: string | undefined;
 
     describe(`${endpoint.name} (${endpoint.method} ${endpoint.path})`, () => {
@@ -266,7 +278,7 @@ describe('ssrf', () => {
         const ex = await ask(endpoint, `${allowedOrigin}/page`);
         expect(
           !endpoint.blocked(ex.status, ex.body) && ex.status < 300,
-          `fetching the allowed origin ${allowedOrigin}/page answered ${ex.status} ${ex.text.slice(0, 200)}: the fixture or ${endpoint.testOriginEnv} wiring is broken, so the guard checks below would prove nothing`,
+          `fetching the allowed origin ${allowedOrigin}/page answered ${ex.status}${endpoint.blocked(ex.status, ex.body) ? ' (blocked)' : ''}: the fixture or ${endpoint.testOriginEnv} wiring is broken, so the guard checks below would prove nothing`,
         ).toBe(true);
         controlPassed = true;
       });
@@ -308,8 +320,9 @@ describe('ssrf', () => {
       });
 
       test('private, CGNAT, link-local and metadata addresses are refused', async (ctx) => {
-        // A guard that let loopback through would connect to these for real: they are never sent to it.
-        if (loopbackGuardBroken) ctx.skip(`the guard let loopback through (${loopbackGuardBroken}); off-host addresses are not sent, so the target cannot connect off this machine`);
+        if (network.offHostTargets === 'skipped') ctx.skip(`not sent: the network is not sealed (${network.reason ?? 'unknown'}) and the profile does not allow off-host targets for this tier (ssrf.offHostTargets)`);
+        // Such a guard would also pass these: the finding is already made, and off a sealed network the target would really connect.
+        if (loopbackGuardBroken) ctx.skip(`the guard let loopback through (${loopbackGuardBroken}); off-host addresses would only repeat that finding, so they are not sent`);
         for (const [name, base] of OFF_HOST) {
           const url = `${base}/c/${randomUUID()}`;
           const exchange = await ask(endpoint, url);

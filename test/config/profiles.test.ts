@@ -44,6 +44,7 @@ describe('a malformed profile gets one line that names the field and the rule', 
     // An unknown key is reported on the object that holds it.
     ['an unknown extra field', { ...base, tenancy: 'multi' }, 'profile', 'unknown field "tenancy"'],
     ['egress as naming no principal', { ...base, egress: [{ ...base.egress[0], as: 'nobody' }] }, 'profile.egress[0].as', 'names no principal'],
+    ['an unknown ssrf.offHostTargets', { ...base, ssrf: { offHostTargets: 'always' } }, 'profile.ssrf.offHostTargets', 'must be "skip", "allow", or per tier like { nightly: "allow" }'],
     ['a bad SLO window', { ...base, slos: [{ ...base.slos[0], window: 'thirty seconds' }] }, 'profile.slos[0].window', 'must be a duration like "30s" or "5m"'],
   ];
 

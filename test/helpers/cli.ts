@@ -11,9 +11,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts `breakwater <args>` as a real child process. */
-export function spawnCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** Starts `breakwater <args>` as a real child process; `wrap` is a command prefix that ends by exec'ing it (e.g. `ip netns exec NS`). */
+export function spawnCli(args: string[], opts: { env?: Record<string, string>; cwd?: string; wrap?: string[] } = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  const argv = [...(opts.wrap ?? []), process.execPath, BIN, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

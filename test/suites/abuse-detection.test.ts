@@ -19,6 +19,7 @@ const EXPECTED: Record<string, string[]> = {
   'rtc-no-shape-check': ['abuse.payload-guard', 'abuse.relay-leak'],
   'ssrf-no-guard': ['ssrf.canary-hit'],
   'ssrf-follow-redirect': ['ssrf.canary-hit'],
+  'ssrf-loopback-only': ['ssrf.not-blocked'],
   'token-in-logs': ['telemetry.secret-leak'],
   'crash-on-malformed-frame': ['abuse.crash'],
 };
