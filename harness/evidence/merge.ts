@@ -67,8 +67,13 @@ export function mergeEvidence(parts: EvidencePart[], signer: { trust: SignerTrus
   const runId = `${first.tier}-merged-${createHash('sha256').update(shards.map((s) => s.runId).sort().join('\n')).digest('hex').slice(0, 12)}`;
   const matrices = preds.map((p) => (p as { matrix?: unknown[] }).matrix).filter((m): m is unknown[] => Array.isArray(m));
 
+  // The merged run is only as sealed as its least sealed shard; a shard that did not record it makes the merge unrecorded.
+  const { network: _firstNetwork, ...firstRest } = first;
+  const unsealed = preds.find((p) => p.network?.mode !== 'sealed');
+  const network = !unsealed ? first.network : unsealed.network ? { ...unsealed.network, reason: `${unsealed.runId}: ${unsealed.network.reason ?? 'host network'}` } : undefined;
   const predicate: EvidencePredicate = {
-    ...first,
+    ...firstRest,
+    ...(network ? { network } : {}),
     runId,
     verdict,
     reasons,

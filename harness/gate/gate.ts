@@ -15,6 +15,7 @@ export type GateReasonCode =
   | 'BW_GATE_TIER_MISSING'
   | 'BW_GATE_DRILL_MISSING'
   | 'BW_GATE_DRILL_STALE'
+  | 'BW_GATE_NOT_SEALED'
   | 'BW_GATE_RUN_ERROR'
   | 'BW_GATE_CHECK_FAILED'
   | 'BW_GATE_FINDING'
@@ -114,6 +115,15 @@ export function decideGate(inp: GateInputs): GateDecision {
     if (f.fresh) continue;
     if (f.why === 'future') block('BW_GATE_STALE', `${file}: ${p.tier} run ${p.runId} finished at ${p.finishedAt}, ${formatAge(-f.ageMs)} after the gate's clock (${now.toISOString()}); check the clocks and run the tier again`);
     else block('BW_GATE_STALE', `${file}: ${p.tier} run ${p.runId} finished ${formatAge(f.ageMs)} ago (${p.finishedAt}), older than the ${stage} stage's ${sp.maxEvidenceAge} limit; run the ${p.tier} tier again`);
+  }
+
+  // A stage that requires sealed runs takes no evidence of a run that could reach the network.
+  if (sp.network === 'sealed') {
+    for (const { file, p } of verified) {
+      if (p.network?.mode === 'sealed') continue;
+      const how = p.network ? `on the host network (${p.network.reason ?? 'no reason recorded'})` : 'without recording its network (evidence from before sealed runs)';
+      block('BW_GATE_NOT_SEALED', `${file}: the ${p.tier} run ${p.runId} ran ${how}; the ${stage} stage requires sealed runs: run the local provider where network namespaces work (root, or unprivileged user namespaces) without --network host`);
+    }
   }
 
   // Required tiers. Evidence that failed to verify has no tier we may trust, so only judge tiers when all of it verified.

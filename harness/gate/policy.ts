@@ -29,6 +29,12 @@ export interface StagePolicy {
    * Drills are read from `predicate.drills` of the evidence and of the history.
    */
   drills?: Record<string, Duration>;
+  /**
+   * `'sealed'`: every evidence file must come from a sealed run (its stack in
+   * a loopback-only network namespace, `predicate.network.mode`). Evidence from
+   * a host-network run, or written before runs recorded it, blocks.
+   */
+  network?: 'sealed' | 'any';
 }
 
 /** The release gate's policy: `gate.policy.ts` at the repo root. */
@@ -67,6 +73,7 @@ const stageSchema = z
     slos: z.array(sloId).optional(),
     maxEvidenceAge: duration,
     drills: z.record(z.string().min(1), duration).optional(),
+    network: z.enum(['sealed', 'any']).optional(),
   })
   .strict();
 
