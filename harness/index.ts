@@ -39,4 +39,5 @@ export type { ToxicSpec, ToxicType } from './stack/toxiproxy.ts';
 export { runTier, type RunOptions } from './run/run-tier.ts';
 export type { RunResult, Finding, Measurement, CheckResult, Verdict } from './run/result.ts';
 export { runScenario, type ScenarioJournal, type ScenarioOutcome } from './run/scenario-runner.ts';
-export { useTarget, fillPath, authHeaders, describeFindings, type TargetContext, type HttpExchange } from './suite/use-target.ts';
+export { useTarget, fillPath, authHeaders, describeFindings, type TargetContext, type HttpExchange, type Judged } from './suite/use-target.ts';
+export { classifyResponse, classifyError, type Outcome, type OutcomeVerdict } from './suite/outcome.ts';

@@ -102,6 +102,12 @@ export function printSummary(result: RunResult, evidence: string, signer?: { tru
   for (const d of drillRecords(result)) lines.push(`  ${d.status === 'passed' ? pc.green('✓') : pc.red('✗')} drill ${d.name}: ${d.status}${d.summary ? ` (${d.summary})` : ''}`);
   for (const f of result.findings.slice(0, 20)) lines.push(`  ${pc.red('✗')} [${f.severity}] ${f.title} ${pc.dim(`(${f.check}, ${f.id})`)}`);
   if (result.findings.length > 20) lines.push(`  … ${result.findings.length - 20} more in run.json`);
+  const unjudged = result.checks.filter((c) => c.inconclusive?.cases);
+  if (unjudged.length) {
+    const cases = unjudged.reduce((n, c) => n + c.inconclusive!.cases, 0);
+    lines.push(`  ${pc.yellow('?')} ${cases} inconclusive case(s) in ${unjudged.length} check(s): neither passes nor findings`);
+    for (const c of unjudged.slice(0, 5)) lines.push(`    ${c.name}: ${c.inconclusive!.cases} (${c.inconclusive!.reasons.join('; ')})`);
+  }
   for (const r of result.reasons.filter((r) => !/finding/.test(r)).slice(0, 10)) lines.push(`  ${pc.yellow('!')} ${r}`);
   if (result.network?.mode === 'host') {
     const offHost = result.network.offHostTargets === 'allowed' ? 'sent (the profile allows it for this tier)' : 'skipped';
@@ -161,6 +167,7 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
         runJson,
         network: result.network,
         findings: result.findings.map((f) => ({ id: f.id, check: f.check, severity: f.severity })),
+        inconclusive: result.checks.filter((c) => c.inconclusive?.cases).map((c) => ({ check: c.name, ...c.inconclusive })),
         measurements: result.measurements,
         durationMs: result.durationMs,
         reasons: result.reasons,

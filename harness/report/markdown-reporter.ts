@@ -34,6 +34,13 @@ export function renderMarkdown(result: RunResult): string {
       `${((result.durationMs ?? 0) / 1000).toFixed(1)} s · run \`${result.runId}\` · seed ${result.seeds?.fastCheck ?? '–'}`,
     '',
   ];
+  const unjudged = checks.filter((c) => c.inconclusive?.cases);
+  if (unjudged.length) {
+    out.push('### Inconclusive', '', 'Cases the target did not decide (rate-limited, unavailable, a 5xx, no answer), even after retries: neither passes nor findings.', '');
+    out.push('| check | inconclusive | judged | why |', '|---|---|---|---|');
+    for (const c of unjudged) out.push(`| ${mdCell(c.name)} | ${c.inconclusive!.cases} | ${c.inconclusive!.conclusive} | ${mdCell(c.inconclusive!.reasons.join('; '))} |`);
+    out.push('');
+  }
 
   out.push('### Findings', '');
   if (!findings.length) out.push('No findings.', '');

@@ -51,6 +51,7 @@ export class CollectorReporter implements Reporter {
           durationMs: Math.round(tc.diagnostic()?.duration ?? 0),
           error: state === 'failed' ? firstLine(result.errors?.[0]?.message ?? 'failed') : undefined,
           ...(result.state === 'skipped' && result.note ? { note: firstLine(result.note) } : {}),
+          ...(meta?.cases?.inconclusive.length ? { inconclusive: summarizeInconclusive(meta.cases) } : {}),
           findings: findings.length,
           findingIds: findings.map((f) => f.id),
         });
@@ -62,4 +63,11 @@ export class CollectorReporter implements Reporter {
 
 function firstLine(s: string): string {
   return (s ?? '').split('\n')[0]!.slice(0, 500);
+}
+
+/** The inconclusive cases of one check, counted by reason ("rate-limited (429) ×12"). */
+export function summarizeInconclusive(cases: { conclusive: number; inconclusive: Array<{ subject: string; why: string }> }): { cases: number; conclusive: number; reasons: string[] } {
+  const byWhy = new Map<string, number>();
+  for (const c of cases.inconclusive) byWhy.set(c.why, (byWhy.get(c.why) ?? 0) + 1);
+  return { cases: cases.inconclusive.length, conclusive: cases.conclusive, reasons: [...byWhy].map(([why, n]) => `${why} ×${n}`) };
 }

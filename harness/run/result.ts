@@ -39,6 +39,12 @@ export interface CheckResult {
   error?: string;
   /** Why a skipped check did not run (its skip note). */
   note?: string;
+  /**
+   * Cases the outcome oracle could not judge (rate-limited, unavailable, no
+   * answer), after retries: neither passes nor findings. `conclusive` counts
+   * the judged ones; `reasons` the distinct reasons with their counts.
+   */
+  inconclusive?: { cases: number; conclusive: number; reasons: string[] };
   findings: number;
   /** Ids of the findings this check reported (absent in results written before it was recorded). */
   findingIds?: string[];
@@ -53,6 +59,8 @@ export interface MatrixCellResult {
   status: number;
   /** The cell met its expectation, i.e. it produced no finding. */
   pass: boolean;
+  /** Why the cell could not be judged (rate-limited, unavailable, a 5xx, no answer), when it could not: then pass is false and there is no finding. */
+  inconclusive?: string;
 }
 
 export type Verdict = 'pass' | 'blocked' | 'error';

@@ -29,6 +29,8 @@ export interface FindingMeta {
   secrets: string[];
   /** The authz matrix cells this test ran, for the reports' matrix grid. */
   matrix?: import('../run/result.ts').MatrixCellResult[];
+  /** Cases the outcome oracle judged: how many were conclusive, and the inconclusive ones with why. */
+  cases?: { conclusive: number; inconclusive: Array<{ subject: string; why: string }> };
 }
 
 declare module 'vitest' {

@@ -7,6 +7,7 @@ import { Redactor } from '../safety/redact.ts';
 import { findingId, type Finding } from '../run/result.ts';
 import type { ProvidedRun } from './provided.ts';
 import { authHeaders, credentialSecrets } from './http-auth.ts';
+import { classifyError, classifyResponse, DEFAULT_RETRY, retryDelayMs, type Outcome, type RetryPolicy } from './outcome.ts';
 import './provided.ts';
 
 export interface HttpExchange {
@@ -19,6 +20,15 @@ export interface HttpExchange {
   durationMs: number;
 }
 
+/** A request judged by the outcome oracle, after any retries: the last response, if one came. */
+export interface Judged {
+  outcome: Outcome;
+  exchange?: HttpExchange;
+  attempts: number;
+}
+
+type RequestInit = { method: string; path: string; body?: unknown; contentType?: string; headers?: Record<string, string> };
+
 /** What a suite works with: the profile, the started stack, the seeded world, and helpers. */
 export interface TargetContext {
   profile: TargetProfile;
@@ -30,9 +40,18 @@ export interface TargetContext {
   /** Logs a principal in (cached per file); credentials are registered as secrets. */
   credentials(principal: string): Promise<Credentials>;
   /** Sends a request as a principal (or anonymously with `null`) through the entry link. */
-  request(principal: string | null, init: { method: string; path: string; body?: unknown; contentType?: string; headers?: Record<string, string> }): Promise<HttpExchange>;
+  request(principal: string | null, init: RequestInit): Promise<HttpExchange>;
+  /**
+   * Sends a request and reads it with the outcome oracle (allowed, denied or
+   * inconclusive; see outcome.ts). An inconclusive outcome is retried within
+   * the bound, waiting out `Retry-After`; a network error is an inconclusive
+   * outcome, never a throw.
+   */
+  judge(principal: string | null, init: RequestInit, retry?: RetryPolicy): Promise<Judged>;
   /** Whether a response counts as denied under the profile's deny oracle. */
   isDenied(ex: Pick<HttpExchange, 'status' | 'body'>): boolean;
+  /** Counts a judged case on the running test: conclusive ones, and inconclusive ones with their subject and reason (reported per check). */
+  tally(task: TestContext['task'], subject: string, outcome: Outcome | 'judged'): void;
   /** Seeds an instance of a resource as its owner. */
   createInstance(resource: string): Promise<ResourceInstance>;
   /** Hands the credentials seen so far to the runner (through the test's meta) for redacting every artifact. */
@@ -110,6 +129,24 @@ export function createTargetContext(run: ProvidedRun, profile: TargetProfile): T
 
   const isDenied: TargetContext['isDenied'] = (ex) => profile.deny.statuses.includes(ex.status) || (ex.status < 300 && !!profile.deny.emptyBody?.(ex.body));
 
+  const judge: TargetContext['judge'] = async (principal, init, retry = DEFAULT_RETRY) => {
+    let last: Judged | undefined;
+    for (let attempt = 1; attempt <= retry.attempts; attempt++) {
+      let exchange: HttpExchange | undefined;
+      let outcome: Outcome;
+      try {
+        exchange = await request(principal, init);
+        outcome = classifyResponse(exchange, profile.deny);
+      } catch (err) {
+        outcome = classifyError(err);
+      }
+      last = { outcome, exchange, attempts: attempt };
+      if (outcome.verdict !== 'inconclusive' || attempt === retry.attempts) break;
+      await new Promise((r) => setTimeout(r, retryDelayMs(attempt, retry, exchange?.headers.get('retry-after'))));
+    }
+    return last!;
+  };
+
   return {
     profile,
     run,
@@ -119,7 +156,14 @@ export function createTargetContext(run: ProvidedRun, profile: TargetProfile): T
     principals: Object.entries(profile.principals).map(([name, p]) => ({ name, tenant: p.tenant, role: p.role, kind: p.kind, scopes: p.scopes ?? [] })),
     credentials,
     request,
+    judge,
     isDenied,
+    tally(task, subject, outcome) {
+      task.meta.breakwater ??= { findings: [], secrets: [] };
+      const cases = (task.meta.breakwater.cases ??= { conclusive: 0, inconclusive: [] });
+      if (outcome !== 'judged' && outcome.verdict === 'inconclusive') cases.inconclusive.push({ subject: redactor.redact(subject), why: outcome.why });
+      else cases.conclusive++;
+    },
     async createInstance(resource) {
       const def = profile.resources[resource];
       if (!def) throw new Error(`no resource "${resource}" in profile ${profile.name}`);
