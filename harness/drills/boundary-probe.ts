@@ -107,9 +107,10 @@ export async function probeBoundaries(opts: BoundaryProbeOptions): Promise<Bound
       severity: BOUNDARY_SEVERITY[boundary],
       excerpt: opts.redactor.redact(o.excerpt),
     });
-    if (o.status >= 500) result.serverErrors.push(describe());
-    else if (o.expected === 'deny' && o.status < 400) result.violations.push(describe());
-    else if (o.expected === 'allow' && o.denied) result.unexpectedDenies.push(describe());
+    // A canary that answers 5xx or nothing (inconclusive for a boundary) is still a candidate to roll back.
+    if (o.outcome.verdict === 'inconclusive') result.serverErrors.push(describe());
+    else if (o.expected === 'deny' && o.outcome.verdict === 'allowed') result.violations.push(describe());
+    else if (o.expected === 'allow' && o.outcome.verdict === 'denied' && o.outcome.declared) result.unexpectedDenies.push(describe());
     else cell.pass = true;
   }
   result.durationMs = Date.now() - started;

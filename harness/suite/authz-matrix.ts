@@ -1,5 +1,6 @@
 import type { Operation, PrincipalInfo, ResourceDefinition, ResourceInstance, RouteDefinition, Severity } from '../config/target.ts';
-import { fillPath, type HttpExchange, type TargetContext } from './use-target.ts';
+import type { Outcome } from './outcome.ts';
+import { fillPath, type TargetContext } from './use-target.ts';
 
 /** One cell of principals × resources × operations, with the expectation from the profile's policy. */
 export interface MatrixCell {
@@ -12,8 +13,10 @@ export interface MatrixCell {
 }
 
 export interface CellOutcome extends MatrixCell {
+  /** The last response's status; 0 when none came. */
   status: number;
-  denied: boolean;
+  /** The outcome oracle's reading, after retries of an inconclusive one. */
+  outcome: Outcome;
   durationMs: number;
   excerpt: string;
 }
@@ -59,13 +62,13 @@ export function shuffled<T>(items: T[], seed: number): T[] {
 async function exercise(target: TargetContext, cell: MatrixCell): Promise<CellOutcome> {
   const path = fillPath(cell.route.path, cell.instance.params);
   const body = cell.route.body?.({ world: target.world, params: cell.instance.params, runId: target.run.runId });
-  const ex: HttpExchange = await target.request(cell.principal.name, { method: cell.route.method, path, body, contentType: cell.route.contentType });
+  const { exchange: ex, outcome } = await target.judge(cell.principal.name, { method: cell.route.method, path, body, contentType: cell.route.contentType });
   return {
     ...cell,
-    status: ex.status,
-    denied: target.isDenied(ex),
-    durationMs: ex.durationMs,
-    excerpt: `${cell.route.method} ${path} as ${cell.principal.name}\n→ ${ex.status} ${ex.text.slice(0, 240)}`,
+    status: ex?.status ?? 0,
+    outcome,
+    durationMs: ex?.durationMs ?? 0,
+    excerpt: `${cell.route.method} ${path} as ${cell.principal.name}\n→ ${ex ? `${ex.status} ${ex.text.slice(0, 240)}` : outcome.why}`,
   };
 }
 

@@ -26,18 +26,11 @@ describe('authz matrix', () => {
       const def = target.profile.resources[o.resource]!;
       const who = `${o.principal.name} (${o.principal.role}${o.principal.kind === 'bot' ? ' bot' : ''}, ${o.principal.tenant})`;
       const subject = `${o.resource}.${o.op} ${o.route.method} ${o.route.path} as ${o.principal.name}`;
-      if (o.status >= 500) {
-        target.report(task, {
-          check: 'authz.server-error',
-          suite: 'authz/matrix',
-          severity: 'medium',
-          title: `${who} got a server error on ${o.op} ${o.resource}`,
-          subject,
-          observed: `status ${o.status}`,
-          expected: o.expected === 'deny' ? `one of ${target.profile.deny.statuses.join('/')}` : '2xx',
-          excerpt: o.excerpt,
-        });
-      } else if (o.expected === 'deny' && o.status < 400) {
+      target.tally(task, subject, o.outcome);
+      if (o.outcome.verdict === 'inconclusive') {
+        // Rate-limited, unavailable, a 5xx or no answer, even after retries: this cell says nothing either way.
+        cell.inconclusive = o.outcome.why;
+      } else if (o.expected === 'deny' && o.outcome.verdict === 'allowed') {
         const boundary = boundaryOf(o, def);
         target.report(task, {
           check: def.check ?? 'authz.matrix',
@@ -45,11 +38,11 @@ describe('authz matrix', () => {
           severity: BOUNDARY_SEVERITY[boundary],
           title: `${boundary}: ${who} can ${o.op} ${o.resource} of ${o.instance.owner} (${o.instance.tenant})`,
           subject,
-          observed: `status ${o.status}`,
-          expected: `denied (${target.profile.deny.statuses.join('/')})`,
+          observed: `status ${o.status}, served (${o.outcome.why})`,
+          expected: `denied (${target.profile.deny.statuses.join('/')}${target.profile.deny.emptyBody ? ' or an empty body' : ''})`,
           excerpt: o.excerpt,
         });
-      } else if (o.expected === 'allow' && o.denied) {
+      } else if (o.expected === 'allow' && o.outcome.verdict === 'denied' && o.outcome.declared) {
         // Not a security finding, but a functional regression (or a stale profile): a gate must see it.
         target.report(task, {
           check: 'authz.unexpected-deny',
@@ -57,7 +50,7 @@ describe('authz matrix', () => {
           severity: 'low',
           title: `${who} was refused ${o.op} ${o.resource}, which the policy allows`,
           subject,
-          observed: `status ${o.status}`,
+          observed: o.outcome.why,
           expected: '2xx',
           excerpt: o.excerpt,
         });

@@ -16,7 +16,7 @@ export interface TierRun {
  * Runs a tier through the real CLI (real stack, real suites) and returns the
  * run result it wrote. Checks afterwards that the stack left nothing behind.
  */
-export async function runTierCli(opts: { tier?: string; flaws?: string[]; notesFlaws?: string[]; suites?: string[]; scenarios?: string[]; drills?: string[]; config?: string; timeoutMs?: number } = {}): Promise<TierRun> {
+export async function runTierCli(opts: { tier?: string; flaws?: string[]; notesFlaws?: string[]; suites?: string[]; scenarios?: string[]; drills?: string[]; config?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<TierRun> {
   const out = mkdtempSync(join(tmpdir(), 'bw-tier-'));
   const id = `proof-${randomBytes(4).toString('hex')}`;
   const args = ['run', '--tier', opts.tier ?? 'pr', '--out', out, '--json'];
@@ -24,7 +24,7 @@ export async function runTierCli(opts: { tier?: string; flaws?: string[]; notesF
   for (const s of opts.suites ?? []) args.push('--suite', s);
   for (const s of opts.scenarios ?? []) args.push('--scenario', s);
   for (const d of opts.drills ?? []) args.push('--drill', d);
-  const env: Record<string, string> = { BREAKWATER_RUN_ID: id, TARGET_FLAWS: (opts.flaws ?? []).join(','), NOTES_FLAWS: (opts.notesFlaws ?? []).join(',') };
+  const env: Record<string, string> = { BREAKWATER_RUN_ID: id, TARGET_FLAWS: (opts.flaws ?? []).join(','), NOTES_FLAWS: (opts.notesFlaws ?? []).join(','), ...opts.env };
   const cli = await runCli(args, { env, timeoutMs: opts.timeoutMs ?? 180_000 });
   const runJson = join(out, 'run.json');
   if (!existsSync(runJson)) throw new Error(`no run.json (exit ${cli.code}): ${cli.stderr.slice(-500)}`);
