@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import type { TestContext } from 'vitest';
 import type { Severity } from '../config/target.ts';
 import { findingId, type Finding } from '../run/result.ts';
+import { classifyError } from './outcome.ts';
 import type { TargetContext } from './use-target.ts';
 
 export interface PropertySpec<T> {
@@ -15,7 +16,9 @@ export interface PropertySpec<T> {
   arbitrary: fc.Arbitrary<T>;
   /**
    * Returns undefined when the case holds, or what was observed when it does
-   * not (one line). Throwing counts as a failure with the error's message.
+   * not (one line). Throwing means the case could not be judged (a network
+   * error, a timeout, a dead target): it is counted as inconclusive, never as
+   * the property's finding.
    */
   holds(value: T): Promise<string | undefined>;
   expected: string;
@@ -37,8 +40,18 @@ export async function checkProperty<T>(target: TargetContext, task: TestContext[
   const replaying = replay && replay.check === spec.check && replay.subject === spec.subject ? replay : undefined;
   if (replay && !replaying) return undefined;
   let lastObserved = '';
+  let inconclusive = 0;
   const property = fc.asyncProperty(spec.arbitrary, async (value) => {
-    const observed = await spec.holds(value);
+    let observed: string | undefined;
+    try {
+      observed = await spec.holds(value);
+    } catch (err) {
+      // Not a violation: the case said nothing. fast-check sees it hold, so it is neither shrunk nor reported.
+      inconclusive++;
+      target.tally(task, `${spec.subject} (run ${inconclusive})`, classifyError(err));
+      return;
+    }
+    target.tally(task, spec.subject, 'judged');
     if (observed !== undefined) {
       lastObserved = observed;
       throw new Violation(observed);
@@ -51,6 +64,9 @@ export async function checkProperty<T>(target: TargetContext, task: TestContext[
     endOnFailure: !!replaying,
     interruptAfterTimeLimit: 120_000,
   });
+  if (details.interrupted && !details.failed) {
+    target.tally(task, `${spec.subject} (time limit)`, { verdict: 'inconclusive', why: `stopped by the time limit after ${details.numRuns} of ${spec.numRuns ?? target.run.numRuns} runs` });
+  }
   if (!details.failed) return undefined;
   const example = details.counterexample?.[0];
   let shown: string;
