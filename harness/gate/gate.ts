@@ -16,6 +16,7 @@ export type GateReasonCode =
   | 'BW_GATE_DRILL_MISSING'
   | 'BW_GATE_DRILL_STALE'
   | 'BW_GATE_NOT_SEALED'
+  | 'BW_GATE_INCONCLUSIVE'
   | 'BW_GATE_RUN_ERROR'
   | 'BW_GATE_CHECK_FAILED'
   | 'BW_GATE_FINDING'
@@ -124,6 +125,19 @@ export function decideGate(inp: GateInputs): GateDecision {
       const how = p.network ? `on the host network (${p.network.reason ?? 'no reason recorded'})` : 'without recording its network (evidence from before sealed runs)';
       block('BW_GATE_NOT_SEALED', `${file}: the ${p.tier} run ${p.runId} ran ${how}; the ${stage} stage requires sealed runs: run the local provider where network namespaces work (root, or unprivileged user namespaces) without --network host`);
     }
+  }
+
+  // Inconclusive cases: not passes. The pr stage allows none unless its policy says otherwise.
+  const maxInconclusive = sp.maxInconclusive ?? (stage === 'pr' ? 0 : Infinity);
+  const unjudged = verified.flatMap(({ p }) => p.checks.filter((c) => c.inconclusive?.cases));
+  const inconclusiveCases = unjudged.reduce((n, c) => n + c.inconclusive!.cases, 0);
+  if (inconclusiveCases > maxInconclusive) {
+    const whole = unjudged.filter((c) => c.inconclusive!.conclusive === 0);
+    const named = unjudged.slice(0, 3).map((c) => `${c.name} (${c.inconclusive!.reasons.join('; ')})`).join(', ');
+    block(
+      'BW_GATE_INCONCLUSIVE',
+      `${inconclusiveCases} inconclusive case(s) in ${unjudged.length} check(s)${whole.length ? `, ${whole.length} of them fully inconclusive` : ''}: ${named}${unjudged.length > 3 ? ', …' : ''}; the ${stage} stage allows ${maxInconclusive}: run again when the target is not rate-limiting or failing, or raise maxInconclusive`,
+    );
   }
 
   // Required tiers. Evidence that failed to verify has no tier we may trust, so only judge tiers when all of it verified.

@@ -35,6 +35,12 @@ export interface StagePolicy {
    * a host-network run, or written before runs recorded it, blocks.
    */
   network?: 'sealed' | 'any';
+  /**
+   * How many inconclusive cases (the target did not decide: rate-limited,
+   * unavailable, a 5xx, no answer, after retries) the evidence may hold.
+   * Default 0 for the `pr` stage, unlimited for the others.
+   */
+  maxInconclusive?: number;
 }
 
 /** The release gate's policy: `gate.policy.ts` at the repo root. */
@@ -74,6 +80,7 @@ const stageSchema = z
     maxEvidenceAge: duration,
     drills: z.record(z.string().min(1), duration).optional(),
     network: z.enum(['sealed', 'any']).optional(),
+    maxInconclusive: z.number().int().nonnegative().optional(),
   })
   .strict();
 
