@@ -190,6 +190,7 @@ export const targetProfileSchema = z
           objective: z.number().nonnegative(),
           window: z.string().regex(/^\d+(ms|s|m|h)$/, 'must be a duration like "30s" or "5m"'),
           description: z.string().optional(),
+          strict: z.boolean().optional(),
         })
         .strict(),
     ),

@@ -340,6 +340,12 @@ export interface SloDefinition {
   /** Measurement window, e.g. "30s". */
   window: string;
   description?: string;
+  /**
+   * Judge a latency after chaos against the objective alone. By default the
+   * after phase allows up to 1.5 × the run's own baseline when that is higher,
+   * so a slow or loaded machine does not fail clean code.
+   */
+  strict?: boolean;
 }
 
 // ── integrity (nothing lost) ──────────────────────────────────────────────────

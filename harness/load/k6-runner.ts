@@ -347,6 +347,21 @@ export async function runK6(opts: K6RunOptions): Promise<K6Run> {
   }
 }
 
+/**
+ * The HTTP stats of a window from what the running k6 processes of `workDir`
+ * have written so far (k6 flushes its JSON output about every second), so a
+ * steady state can be judged while the load still runs: before any fault.
+ */
+export async function peekHttpWindow(workDir: string, runners: number, fromMs: number, toMs: number): Promise<WindowStats> {
+  const store = new MetricStore();
+  for (let i = 0; i < runners; i++) {
+    const path = join(workDir, `k6-${i}.ndjson`);
+    if (existsSync(path)) await store.readFile(path);
+  }
+  const http = store.httpSamples();
+  return statsOf(http.slice(lowerBound(http, fromMs), lowerBound(http, toMs)));
+}
+
 function readText(path: string): string {
   return existsSync(path) ? readFileSync(path, 'utf8') : '';
 }

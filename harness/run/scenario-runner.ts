@@ -8,7 +8,7 @@ import { BreakwaterError, oneLine } from '../errors.ts';
 import { FaultInjector, resolveLink, resolveService, unsupported, type AppliedFault, type RollbackRecord } from '../faults/injector.ts';
 import { runTimeline } from '../faults/timeline.ts';
 import { harnessLoad } from '../load/harness-load.ts';
-import { percentile, runK6, type K6Run, type ThresholdResult } from '../load/k6-runner.ts';
+import { peekHttpWindow, percentile, runK6, type K6Run, type ThresholdResult } from '../load/k6-runner.ts';
 import { checkNothingLost, IntegrityWriters, type IntegrityReport, type WriteLog } from '../probes/integrity.ts';
 import { ReadinessProbe } from '../probes/readiness.ts';
 import type { Redactor } from '../safety/redact.ts';
@@ -149,6 +149,9 @@ export async function runScenario(opts: ScenarioRunOptions): Promise<ScenarioOut
   mkdirSync(workDir, { recursive: true });
   const reasons: string[] = [];
   let aborted = false;
+  /** Set when the baseline itself missed an objective: the experiment says nothing, so the scenario is inconclusive, not failed. */
+  let baselineMissed: string | undefined;
+  const slos = profile.slos.filter((x) => !s.steadyState?.slos || s.steadyState.slos.includes(x.id));
 
   // An abort of the run, or an exception here, stops the load and the writers; the rollback follows in `finally`.
   const ac = new AbortController();
@@ -191,6 +194,7 @@ export async function runScenario(opts: ScenarioRunOptions): Promise<ScenarioOut
   let k6Error: unknown;
   let writeLog: WriteLog | undefined;
   let methodStart: number | undefined;
+  let baselineEnd: number | undefined;
   let faultsEnd: number | undefined;
   let recoveredAt: number | undefined;
   const loadMs = plan.baselineMs + plan.methodMs + plan.recoveryMs + plan.afterMs;
@@ -224,10 +228,22 @@ export async function runScenario(opts: ScenarioRunOptions): Promise<ScenarioOut
     // Baseline: the hypothesis must hold before anything is broken, or the experiment is not run.
     await sleep(plan.baselineMs, undefined, { signal: ac.signal });
     if (k6Error) throw k6Error;
-    const tail = Date.now() - Math.min(2000, plan.baselineMs / 2);
-    const ready = readiness.fraction(tail, Date.now());
+    baselineEnd = Date.now();
+    const tail = baselineEnd - Math.min(2000, plan.baselineMs / 2);
+    const ready = readiness.fraction(tail, baselineEnd);
     if (ready !== undefined && ready < 1) {
-      reasons.push(`the steady state did not hold before the faults (readiness ${(ready * 100).toFixed(0)}% in the last ${Math.round((Date.now() - tail) / 1000)} s); the method was not run`);
+      baselineMissed = `readiness ${(ready * 100).toFixed(0)}% in the last ${Math.round((baselineEnd - tail) / 1000)} s`;
+    } else {
+      // The HTTP objectives, from what k6 has written so far: judged before any fault goes in.
+      const w = await peekHttpWindow(workDir, s.load.runners ?? 1, baselineEnd - plan.baselineMs, baselineEnd);
+      for (const slo of slos) {
+        if (!w.count || (slo.indicator !== 'http_latency_p95_ms' && slo.indicator !== 'http_error_rate')) continue;
+        const value = slo.indicator === 'http_latency_p95_ms' ? round(w.p95Ms) : round(w.errorRate, 4);
+        if (!meets(slo.indicator, value, slo.objective)) baselineMissed ??= `${slo.id} was ${value} against ${slo.objective} over ${w.count} requests`;
+      }
+    }
+    if (baselineMissed) {
+      reasons.push(`the baseline itself missed the objective before any fault (${baselineMissed}): no fault was applied, so the scenario is inconclusive`);
       aborted = true;
     }
 
@@ -269,8 +285,6 @@ export async function runScenario(opts: ScenarioRunOptions): Promise<ScenarioOut
     const measurements: Measurement[] = [];
     const interrupted = !!opts.signal?.aborted;
     const { findings, report } = findingReporter({ profile, suite: 'chaos', scope: s.name, command: `npx breakwater run --tier nightly --scenario ${s.name}`, redactor: opts.redactor, defaults: DEFAULT_SEVERITY });
-
-    const slos = profile.slos.filter((x) => !s.steadyState?.slos || s.steadyState.slos.includes(x.id));
     const measure = (slo: SloDefinition, from: number, to: number): { value?: number; samples: number } => {
       const inWindow = (t: number) => t >= from && t < to;
       switch (slo.indicator) {
@@ -311,19 +325,26 @@ export async function runScenario(opts: ScenarioRunOptions): Promise<ScenarioOut
 
     const phases: ScenarioJournal['phases'] = {};
     const loadStart = k6?.http[0]?.t ?? started;
-    if (methodStart !== undefined) phases.before = judge('before', Math.max(loadStart, methodStart - plan.baselineMs), methodStart, (slo) => slo.objective);
+    const beforeEnd = methodStart ?? baselineEnd;
+    if (beforeEnd !== undefined) phases.before = judge('before', Math.max(loadStart, beforeEnd - plan.baselineMs), beforeEnd, (slo) => slo.objective);
     const faultStarts = injector.applied.map((f) => f.start).filter((t): t is number => t !== undefined);
     if (faultStarts.length && faultsEnd !== undefined) {
       const tol = s.steadyState?.during ?? {};
       phases.during = judge('during', Math.min(...faultStarts), faultsEnd, (slo) => tol[slo.id]);
     }
-    if (recoveredAt !== undefined) phases.after = judge('after', recoveredAt, recoveredAt + plan.afterMs, (slo) => slo.objective);
+    if (recoveredAt !== undefined) {
+      const before = new Map((phases.before?.probes ?? []).map((p) => [p.slo, p.value]));
+      phases.after = judge('after', recoveredAt, recoveredAt + plan.afterMs, (slo) => afterObjective(slo, before.get(slo.id)));
+    }
 
+    // Indicators that could not be judged live (socket ones, or HTTP with no samples yet) are judged here, after the fact.
     if (!aborted && !interrupted) {
-      for (const p of phases.before?.probes ?? []) {
-        if (p.pass === false) reasons.push(`the steady state did not hold before the faults: ${p.slo} was ${p.value} against ${p.objective}`);
+      const missed = (phases.before?.probes ?? []).find((p) => p.pass === false);
+      if (missed) {
+        baselineMissed = `${missed.slo} was ${missed.value} against ${missed.objective}`;
+        reasons.push(`the baseline itself missed the objective (${baselineMissed}), judged after the method because it could not be judged live: the scenario is inconclusive`);
+        aborted = true;
       }
-      if (reasons.some((r) => r.startsWith('the steady state did not hold'))) aborted = true;
     }
 
     let hung = 0;
@@ -389,18 +410,39 @@ export async function runScenario(opts: ScenarioRunOptions): Promise<ScenarioOut
       rollbacks: injector.rollbacks,
       series: k6 ? k6.series(1000) : [],
     };
-    const error = status === 'aborted' ? opts.redactor.redact(reasons[0] ?? 'aborted') : findings.length === 0 && reasons.length ? opts.redactor.redact(reasons[0]!) : undefined;
+    // A baseline that missed its objective (a loaded runner, a slow dependency) makes the experiment say nothing: inconclusive, not failed.
+    const inconclusive = baselineMissed !== undefined && !interrupted && reasons.length === 1;
+    const error = inconclusive ? undefined : status === 'aborted' ? opts.redactor.redact(reasons[0] ?? 'aborted') : findings.length === 0 && reasons.length ? opts.redactor.redact(reasons[0]!) : undefined;
     const check: CheckResult = {
       name: `chaos > ${s.name}`,
       suite: opts.source,
-      state: status === 'ok' ? 'passed' : 'failed',
+      state: inconclusive ? 'skipped' : status === 'ok' ? 'passed' : 'failed',
       durationMs: finishedAt - started,
       ...(error ? { error } : {}),
+      ...(inconclusive ? { note: opts.redactor.redact(reasons[0]!), inconclusive: { cases: 1, conclusive: 0, reasons: [`the baseline missed the objective (${baselineMissed})`] } } : {}),
       findings: findings.length,
       findingIds: findings.map((f) => f.id),
     };
     return { journal, findings, measurements, check };
   }
+}
+
+/**
+ * How much slower than its own baseline a latency may be once the service has
+ * recovered, before "not restored" is a finding. The baseline is measured in
+ * the same run on the same machine, so a slow or loaded runner raises both.
+ */
+export const AFTER_BASELINE_FACTOR = 1.5;
+
+/**
+ * The objective the after phase is judged against: for latencies, the SLO's
+ * objective or AFTER_BASELINE_FACTOR × the run's own baseline, whichever is
+ * larger, unless the SLO is `strict`; rates and readiness stay absolute.
+ */
+export function afterObjective(slo: Pick<SloDefinition, 'indicator' | 'objective' | 'strict'>, baseline: number | undefined): number {
+  const latency = slo.indicator === 'http_latency_p95_ms' || slo.indicator === 'ws_delivery_p95_ms';
+  if (!latency || slo.strict || baseline === undefined) return slo.objective;
+  return Math.max(slo.objective, round(AFTER_BASELINE_FACTOR * baseline));
 }
 
 function round(v: number, digits = 1): number {
