@@ -176,8 +176,33 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     try {
       world = await config.target.seed({ baseUrl: stack.info.baseUrl, runId, secret: (v) => redactor.add(v) });
     } catch (err) {
-      throw new BreakwaterError('BW_STACK_FAULT', `seeding ${config.target.name} failed: ${redactor.redact(oneLine(err))}; see ${stack.info.logDir ?? 'the target logs'}`, { cause: err });
+      // One profile error, not a failed check per suite: nothing after this could judge anything.
+      throw new BreakwaterError('BW_PROFILE_INVALID', `profile ${config.target.name}: seed() failed: ${redactor.redact(oneLine(err))}; fix the profile's seed (or see why the service refused it in ${stack.info.logDir ?? 'the target logs'})`, { cause: err });
     }
+    const creds = new Map<string, Promise<Credentials>>();
+    const login = (p: string): Promise<Credentials> => {
+      let c = creds.get(p);
+      if (!c) {
+        const def = config.target.principals[p];
+        if (!def) return Promise.reject(new BreakwaterError('BW_PROFILE_INVALID', `no principal "${p}" in the profile`));
+        c = def.login({ baseUrl: stack.info.baseUrl, world, runId }).then((cred) => {
+          for (const v of credentialSecrets(cred)) redactor.add(v);
+          return cred;
+        });
+        creds.set(p, c);
+      }
+      return c;
+    };
+    // Every principal logs in once before any check: a login that fails is one profile error, not N failed checks.
+    for (const name of Object.keys(config.target.principals)) {
+      try {
+        await login(name);
+      } catch (err) {
+        throw new BreakwaterError('BW_PROFILE_INVALID', `profile ${config.target.name}: principals.${name}.login() failed: ${redactor.redact(oneLine(err))}; fix the principal's login (or see why the service refused it in ${stack.info.logDir ?? 'the target logs'})`, { cause: err });
+      }
+    }
+    // Drills log in again when they need to: credentials from before the suites may have expired by then.
+    creds.clear();
     interrupted(opts.signal);
     opts.onStep?.(`running the ${tier} suites`);
     const provided: ProvidedRun = {
@@ -225,20 +250,6 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
         opts.onStep?.(`scenario ${name} (${i + 1}/${scenarioNames.length})`);
         outcomes.push(await runScenario({ scenario, source, config, stack, world, runId, outDir, redactor, signal: opts.signal, onStep: opts.onStep }));
       }
-      const creds = new Map<string, Promise<Credentials>>();
-      const login = (p: string): Promise<Credentials> => {
-        let c = creds.get(p);
-        if (!c) {
-          const def = config.target.principals[p];
-          if (!def) return Promise.reject(new BreakwaterError('BW_PROFILE_INVALID', `no principal "${p}" in the profile`));
-          c = def.login({ baseUrl: stack.info.baseUrl, world, runId }).then((cred) => {
-            for (const v of credentialSecrets(cred)) redactor.add(v);
-            return cred;
-          });
-          creds.set(p, c);
-        }
-        return c;
-      };
       for (const [i, name] of drillNames.entries()) {
         interrupted(opts.signal);
         opts.onStep?.(`drill ${name} (${i + 1}/${drillNames.length})`);
