@@ -62,6 +62,26 @@ export interface TargetContext {
 
 let cached: Promise<TargetContext> | undefined;
 
+/** A credential whose JWT expires this close is treated as expired. */
+const EXPIRY_MARGIN_MS = 5_000;
+/** Without a readable expiry, a 401 for a credential at least this old is taken for an expired one. */
+const STALE_CREDENTIAL_MS = 60_000;
+
+/** When a credential stops working, from the `exp` of a JWT in any of its headers or cookies (epoch ms), if one is readable. */
+export function expiryOf(c: Credentials): number | undefined {
+  for (const v of [...Object.values(c.headers ?? {}), ...Object.values(c.cookies ?? {})]) {
+    const token = /^(?:Bearer\s+)?([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(v.trim())?.[1];
+    if (!token) continue;
+    try {
+      const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { exp?: unknown };
+      if (typeof payload.exp === 'number') return payload.exp * 1000;
+    } catch {
+      /* not a JWT */
+    }
+  }
+  return undefined;
+}
+
 export { authHeaders, credentialSecrets, fillPath } from './http-auth.ts';
 
 async function build(): Promise<TargetContext> {
@@ -77,28 +97,51 @@ async function build(): Promise<TargetContext> {
 /** Builds a suite context from a run and a profile; `useTarget()` does this from vitest's provided context. Benchmarks call it directly. */
 export function createTargetContext(run: ProvidedRun, profile: TargetProfile): TargetContext {
   const redactor = new Redactor([...run.secrets, ...(profile.secrets?.values ?? [])]);
-  const creds = new Map<string, Promise<Credentials>>();
+  const creds = new Map<string, { cred: Promise<Credentials>; at: number }>();
   const pendingSecrets: string[] = [];
   const baseUrl = run.stack.baseUrl;
 
-  const credentials = (name: string) => {
-    let p = creds.get(name);
-    if (!p) {
+  const credentials = (name: string, fresh = false) => {
+    let entry = creds.get(name);
+    if (!entry || fresh) {
       const def = profile.principals[name];
       if (!def) throw new Error(`no principal "${name}" in profile ${profile.name}`);
-      p = def.login({ baseUrl, world: run.world, runId: run.runId }).then((c) => {
+      const cred = def.login({ baseUrl, world: run.world, runId: run.runId }).then((c) => {
         for (const s of credentialSecrets(c)) {
           redactor.add(s);
           pendingSecrets.push(s);
         }
         return c;
       });
-      creds.set(name, p);
+      creds.set(name, (entry = { cred, at: Date.now() }));
     }
-    return p;
+    return entry.cred;
+  };
+
+  /**
+   * A denial that only says the principal's credential ran out: its JWT
+   * expires within EXPIRY_MARGIN_MS, or, with no readable expiry, a 401 for a
+   * credential older than STALE_CREDENTIAL_MS (a fresh one refused is a real denial).
+   */
+  const expiredDenial = async (principal: string, status: number): Promise<boolean> => {
+    const entry = creds.get(principal);
+    if (!entry || (status !== 401 && !profile.deny.statuses.includes(status))) return false;
+    const expiry = expiryOf(await entry.cred);
+    if (expiry !== undefined) return expiry <= Date.now() + EXPIRY_MARGIN_MS;
+    return status === 401 && Date.now() - entry.at > STALE_CREDENTIAL_MS;
   };
 
   const request: TargetContext['request'] = async (principal, init) => {
+    const res = await send(principal, init);
+    // An expired credential is not a denial: log in again and ask once more.
+    if (principal && (await expiredDenial(principal, res.status))) {
+      await credentials(principal, true);
+      return send(principal, init);
+    }
+    return res;
+  };
+
+  const send = async (principal: string | null, init: RequestInit): Promise<HttpExchange> => {
     const cred = principal ? await credentials(principal) : undefined;
     const headers: Record<string, string> = { ...authHeaders(cred), ...(init.headers ?? {}) };
     let body: string | Uint8Array | undefined;
