@@ -11,6 +11,7 @@ import { verifyCommand } from './verify-command.ts';
 import { mergeCommand } from './merge-command.ts';
 import { gateCommand } from './gate-command.ts';
 import { sealedCommand } from './sealed-command.ts';
+import { checkProfileCommand } from './check-profile-command.ts';
 import { watchSealedParent } from '../safety/sealed-network.ts';
 
 /** `--network`: local runs are sealed unless told otherwise. */
@@ -63,6 +64,12 @@ export function program(intr: Interrupts): Command {
       .option('--json', 'print a JSON summary on stdout')
       .addOption(networkOption()),
   ).action(async (id, opts) => replayCommand(id, opts, intr));
+
+  common(
+    cli
+      .command('check-profile')
+      .description('dry-run the profile on a fresh stack: seed, log every principal in, create every resource, join every room, call each egress endpoint once; one line per mistake (exit 2), never a finding'),
+  ).action(async (opts) => checkProfileCommand(opts, intr));
 
   cli
     .command('sealed')

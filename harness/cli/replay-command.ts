@@ -6,7 +6,7 @@ import { BreakwaterError, EXIT } from '../errors.ts';
 import type { Finding, RunResult } from '../run/result.ts';
 import { runTier } from '../run/run-tier.ts';
 import { Progress } from './progress.ts';
-import { INTERRUPT_EXIT, type Interrupts } from './run-command.ts';
+import { endedByInterrupt, type Interrupts } from './run-command.ts';
 import { sealLocalRun, type NetworkChoice } from './sealed-run.ts';
 
 /** Reads a run's run.json, failing in one line when it is missing or not a run result. */
@@ -73,11 +73,6 @@ export async function replayCommand(id: string, opts: { run: string; config: str
     process.exitCode = again ? EXIT.blocked : EXIT.pass;
   } catch (err) {
     progress.close();
-    if (intr.received()) {
-      process.stderr.write('breakwater: interrupted; the stack was stopped and nothing was left behind\n');
-      process.exitCode = INTERRUPT_EXIT[intr.received()!];
-      return;
-    }
-    throw err;
+    if (!endedByInterrupt(intr, err)) throw err;
   }
 }

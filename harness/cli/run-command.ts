@@ -179,12 +179,19 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
     process.exitCode = VERDICT_EXIT[result.verdict];
   } catch (err) {
     progress.close();
-    const sig = intr.received();
-    if (sig || (err instanceof BreakwaterError && err.code === 'BW_INTERRUPTED')) {
-      process.stderr.write('breakwater: interrupted; the stack was stopped and nothing was left behind\n');
-      process.exitCode = INTERRUPT_EXIT[sig ?? 'SIGINT'];
-      return;
-    }
-    throw err;
+    if (!endedByInterrupt(intr, err)) throw err;
   }
+}
+
+/**
+ * For a command's catch: when an interrupt ended it, says so in one line and
+ * sets the exit code (130/143), and returns true; otherwise false, and the
+ * caller rethrows.
+ */
+export function endedByInterrupt(intr: Interrupts, err: unknown): boolean {
+  const sig = intr.received();
+  if (!sig && !(err instanceof BreakwaterError && err.code === 'BW_INTERRUPTED')) return false;
+  process.stderr.write('breakwater: interrupted; the stack was stopped and nothing was left behind\n');
+  process.exitCode = INTERRUPT_EXIT[sig ?? 'SIGINT'];
+  return true;
 }

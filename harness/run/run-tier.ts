@@ -8,13 +8,12 @@ import type { Severity } from '../config/target.ts';
 import { BreakwaterError, oneLine } from '../errors.ts';
 import { Redactor } from '../safety/redact.ts';
 import { observeNetwork } from '../safety/sealed-network.ts';
-import { startEgressFixtures } from '../stack/egress-fixtures.ts';
-import { startStack } from '../stack/start-stack.ts';
 import { discoverTools } from '../stack/tools.ts';
 import type { ProviderName, StartedStack } from '../stack/types.ts';
 import type { ProvidedRun } from '../suite/provided.ts';
 import { writeArtifacts } from './artifacts.ts';
 import { planNetwork } from './network-plan.ts';
+import { startRunStack } from './run-stack.ts';
 import { emptySuiteResults, runSuitesInHost, type SuiteResults } from './suite-host.ts';
 import { SEVERITY_RANK, type CheckResult, type RunResult, type Verdict } from './result.ts';
 import { checkScenarioFits, runScenario, type ScenarioOutcome } from './scenario-runner.ts';
@@ -53,7 +52,8 @@ export interface RunOptions {
   onProgress?: (done: number, total: number, last: string) => void;
 }
 
-function newRunId(tier: Tier): string {
+/** BREAKWATER_RUN_ID when set (CI shards and tests name their runs), else `<prefix>-<time>-<random>`. */
+export function newRunId(prefix: string): string {
   // CI shards and tests may name the run; it must stay a safe file name.
   const given = process.env.BREAKWATER_RUN_ID;
   if (given) {
@@ -61,7 +61,7 @@ function newRunId(tier: Tier): string {
     return given;
   }
   const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '');
-  return `${tier}-${ts}-${randomBytes(3).toString('hex')}`;
+  return `${prefix}-${ts}-${randomBytes(3).toString('hex')}`;
 }
 
 function interrupted(signal?: AbortSignal): void {
@@ -146,21 +146,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
   }
 
   interrupted(opts.signal);
-  // The SSRF suite's canary and allowed origin exist before the stack, so the target's test allowlist can name the origin.
-  const egress = config.target.egress?.length ? await startEgressFixtures() : undefined;
-  const stackEnv = { ...process.env };
-  // The signing key (or where it is) is the harness's, never the target's: services under test must not see it.
-  for (const k of Object.keys(stackEnv)) if (k.startsWith('BREAKWATER_SIGNING_KEY')) delete stackEnv[k];
-  if (opts.flaws) stackEnv.TARGET_FLAWS = opts.flaws.join(',');
-  for (const e of config.target.egress ?? []) if (e.testOriginEnv && egress) stackEnv[e.testOriginEnv] = egress.allowedOrigin;
-  opts.onStep?.(`starting the ${opts.provider ?? config.provider} stack`);
-  let stack: StartedStack;
-  try {
-    stack = await startStack(config, { provider: opts.provider, attachUrl: opts.attachUrl, runId, outDir, env: stackEnv, onStep: opts.onStep, signal: opts.signal });
-  } catch (err) {
-    await egress?.close();
-    throw err;
-  }
+  const { stack, egress, env: stackEnv } = await startRunStack(config, { provider: opts.provider, attachUrl: opts.attachUrl, runId, outDir, flaws: opts.flaws, onStep: opts.onStep, signal: opts.signal });
   const redactor = new Redactor([...Object.values(stack.secrets), ...(config.target.secrets?.values ?? []), ...(config.target.secrets?.pii ?? [])]);
   // What was started, where: for debugging a run and for checking that teardown left nothing behind.
   writeJsonAtomic(join(outDir, 'stack.json'), stack.info);
