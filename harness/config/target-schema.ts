@@ -92,6 +92,7 @@ const realtime = z
     events: z.record(nonEmpty, realtimeEvent),
     rateLimitSignal: z.object({ frame: fn('(frame) => boolean').optional(), closeCode: z.number().int().optional() }).strict(),
     rejectSignal: z.object({ frame: fn('(frame) => boolean').optional(), closeCodes: z.array(z.number().int()).optional() }).strict(),
+    binaryFrames: z.enum(['reject', 'text', 'allowed']).optional(),
     scope: nonEmpty.optional(),
     revocable: fn('async (ctx) => ({ room, member, revoke })').optional(),
   })

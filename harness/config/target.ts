@@ -255,6 +255,13 @@ export interface RealtimeDefinition<World = any> {
   rateLimitSignal: { frame?: (frame: any) => boolean; closeCode?: number };
   /** How the target says "too large" or "invalid". */
   rejectSignal: { frame?: (frame: any) => boolean; closeCodes?: number[] };
+  /**
+   * What the target does with a binary frame: `'reject'` (default: it must meet
+   * the reject signal), `'text'` (it reads the bytes as a text frame, as many
+   * servers do) or `'allowed'`. With `'text'` or `'allowed'`, a valid frame sent
+   * as binary is not a payload finding.
+   */
+  binaryFrames?: 'reject' | 'text' | 'allowed';
   /** Scope a bot needs to connect at all. */
   scope?: string;
   /**

@@ -397,6 +397,8 @@ describe.skipIf(!rt)('realtime payload abuse', () => {
       sizes: [maxBytes + 1, 4 * maxBytes, Math.max(FAR_OVER_BYTES, maxBytes + 2)],
       maxArrayLength: Math.floor(maxBytes / 4),
       payloadOnWire: payloadOnWire(frameOf),
+      // A valid frame sent as binary is malformed only where the profile says binary frames are refused.
+      rawKinds: (realtime.binaryFrames ?? 'reject') === 'reject' ? ['invalid-utf8', 'binary', 'malformed-json', 'truncated'] : ['invalid-utf8', 'malformed-json', 'truncated'],
     };
     const inconclusive: string[] = [];
     // Frames per second the paced senders can spend, about two per case at worst (a rejoin after a close).

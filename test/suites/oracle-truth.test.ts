@@ -8,9 +8,8 @@ import { inParallel, runTierCli, type TierRun } from '../helpers/tier.ts';
  * and the true finding each could hide is still made.
  */
 const NOTES = 'test/fixtures/notes/breakwater.config.ts';
-const SUITES = ['authz/'];
 
-const JOBS = {
+const JOBS: Record<string, { env: Record<string, string>; notesFlaws?: string[]; suites?: string[]; config?: string }> = {
   /** Another org's list is `200 {notes: []}`: the profile's emptyBody makes it a denial, not a critical leak. */
   'empty-list clean': { env: { NOTES_BEHAVIOUR: 'empty-list-deny' } },
   /** The same service really leaking another org's list inside a 200: still critical. */
@@ -19,11 +18,15 @@ const JOBS = {
   'limited clean': { env: { NOTES_BEHAVIOUR: 'ip-limiter', NOTES_LIMIT_PER_SECOND: '10' } },
   /** The same limiter in front of a real cross-org read: still caught (a 429 is retried, not read as a denial). */
   'limited leaking': { env: { NOTES_BEHAVIOUR: 'ip-limiter', NOTES_LIMIT_PER_SECOND: '10' }, notesFlaws: ['note-read-cross-org'] },
-} as const;
+  /** A service that reads binary frames as text, and a profile that says so: a valid frame sent as binary is no finding. */
+  'binary as text, declared': { env: { NOTES_BEHAVIOUR: 'binary-as-text' }, suites: ['abuse/payload'] },
+  /** The same service under a profile that claims binary frames are refused: the declaration decides, so that is a finding. */
+  'binary as text, undeclared': { env: { NOTES_BEHAVIOUR: 'binary-as-text' }, suites: ['abuse/payload'], config: 'test/fixtures/configs/notes-binary-undeclared.config.ts' },
+};
 
 const runs = new Map<string, TierRun>();
 beforeAll(async () => {
-  await inParallel(Object.entries(JOBS), 2, async ([key, job]) => void runs.set(key, await runTierCli({ config: NOTES, suites: SUITES, env: { ...job.env }, notesFlaws: 'notesFlaws' in job ? [...job.notesFlaws] : [] })));
+  await inParallel(Object.entries(JOBS), 2, async ([key, job]) => void runs.set(key, await runTierCli({ config: job.config ?? NOTES, suites: job.suites ?? ['authz/'], env: job.env, notesFlaws: job.notesFlaws ?? [] })));
 }, 600_000);
 
 const summary = (r: TierRun) =>
@@ -58,5 +61,17 @@ describe('the outcome oracle on a service behind a rate limiter', () => {
   test('a real cross-org read behind the limiter is still caught', () => {
     const r = runs.get('limited leaking')!;
     expect(r.run.findings.some((f) => f.check === 'authz.matrix' && f.subject.startsWith('note.read') && f.severity === 'critical'), summary(r)).toBe(true);
+  });
+});
+
+describe('binary frames as the profile declares them', () => {
+  test('a service that reads binary as text, declared so (binaryFrames: text): 0 payload findings', () => {
+    const r = runs.get('binary as text, declared')!;
+    expect(r.run.findings, summary(r)).toEqual([]);
+  });
+
+  test('the same service under a profile that says binary is refused: the valid binary frame is a payload-guard finding', () => {
+    const r = runs.get('binary as text, undeclared')!;
+    expect(r.run.findings.some((f) => f.check === 'abuse.payload-guard' && /binary|raw-frame/.test(`${f.subject} ${f.observed} ${f.excerpt}`)), summary(r)).toBe(true);
   });
 });
