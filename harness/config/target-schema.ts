@@ -76,7 +76,7 @@ const realtimeEvent = z
   .object({
     frame: fn('(room, payload) => frame'),
     arbitrary: z.custom((v) => !!v && typeof (v as { generate?: unknown }).generate === 'function', { message: 'must be a fast-check arbitrary' }),
-    limits: z.object({ ratePerSecond: z.number().positive(), burst: z.number().int().positive(), maxBytes: z.number().int().positive(), per: z.enum(['principal', 'connection']).optional() }).strict(),
+    limits: z.object({ ratePerSecond: z.number().positive(), burst: z.number().int().positive(), maxBytes: z.number().int().positive(), per: z.enum(['principal', 'connection']).optional(), maxBytesOf: z.enum(['frame', 'payload']).optional() }).strict(),
     delivered: fn('(frame) => payload id').optional(),
     relay: z.boolean().optional(),
     scope: nonEmpty.optional(),

@@ -295,6 +295,8 @@ export interface RealtimeEvent {
      * limit is not checked across connections or reconnects.
      */
     per?: 'principal' | 'connection';
+    /** What `maxBytes` measures: the whole frame as sent (default) or the payload alone (a string's bytes, else its JSON). */
+    maxBytesOf?: 'frame' | 'payload';
   };
   /** Delivered frames that carry a payload sent with this event (canary matching). */
   delivered?(frame: any): string | undefined;

@@ -202,23 +202,27 @@ function padded(base: unknown, at: PadSite, n: number): unknown {
 /**
  * The bytes of one mutation, given how the target wraps a payload into a frame
  * (`frameOf`; identity for an HTTP body). A size mutation is padded to exactly
- * its byte count; undefined when the valid base alone is already larger.
+ * its byte count, measured on the whole frame or (`measure: 'payload'`, where
+ * the payload is on the wire) on the payload alone: a string's UTF-8 bytes,
+ * anything else's JSON. Undefined when the valid base alone is already larger.
  */
-export function materialize(m: Mutation, frameOf: (payload: unknown) => unknown): Wire | undefined {
+export function materialize(m: Mutation, frameOf: (payload: unknown) => unknown, measure: 'frame' | 'payload' = 'frame'): Wire | undefined {
   if (m.cls === 'size') {
     const build = (n: number) => {
       const payload = padded(m.base, m.at, n);
       const frame = frameOf(payload);
       return { payload, frame: m.at === 'frame' ? addKeyAt(frame, [], PAD_KEY, 'x'.repeat(Math.max(0, n))) : frame };
     };
-    let n = m.bytes - byteLength(build(0).frame);
+    const onPayload = measure === 'payload' && m.at !== 'frame';
+    const sizeOf = (b: { payload: unknown; frame: unknown }) => (!onPayload ? byteLength(b.frame) : typeof b.payload === 'string' ? Buffer.byteLength(b.payload) : byteLength(b.payload));
+    let n = m.bytes - sizeOf(build(0));
     if (n < 0) return undefined;
     // Frames may carry values of varying length (ids): measure again and correct once.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const { payload, frame } = build(n);
-      const text = JSON.stringify(frame);
-      const bytes = Buffer.byteLength(text);
-      if (bytes === m.bytes || attempt === 2) return { data: text, binary: false, payload: m.at === 'frame' ? undefined : payload, bytes };
+      const built = build(n);
+      const text = JSON.stringify(built.frame);
+      const bytes = sizeOf(built);
+      if (bytes === m.bytes || attempt === 2) return { data: text, binary: false, payload: m.at === 'frame' ? undefined : built.payload, bytes };
       n += m.bytes - bytes;
       if (n < 0) return undefined;
     }

@@ -407,7 +407,7 @@ describe.skipIf(!rt)('realtime payload abuse', () => {
     if (numRuns < target.run.numRuns) notes.push(`${eventName}: ${numRuns} runs per class instead of ${target.run.numRuns}, to fit ${PROPERTY_BUDGET_MS / 1000} s at ${perSecond.toFixed(1)} frames/s`);
 
     async function observe(cls: MutationClass, m: Mutation): Promise<Observation> {
-      const wire = materialize(m, frameOf);
+      const wire = materialize(m, frameOf, def.limits.maxBytesOf);
       if (!wire) return { outcome: 'unsent', detail: 'the valid base alone exceeds the size to test', delivered: [] };
       const expected = wire.payload === undefined && m.cls !== 'missing-field' ? undefined : expectedForm(wire.payload, textMode);
       // RFC 6455 makes the receiver fail a text frame that is not UTF-8 with 1007, whatever the profile declares.
