@@ -1,4 +1,5 @@
 import { printResults } from './print.ts';
+import { benchCleanUnderLoad } from './clean-under-load.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlood } from './flood.ts';
 import { benchIncident } from './incident.ts';
@@ -29,6 +30,7 @@ export const BENCHES: Bench[] = [
   { name: 'nightly-rss', run: benchNightlyRss },
   { name: 'restore', run: benchRestore },
   { name: 'incident', run: benchIncident },
+  { name: 'clean-under-load', run: benchCleanUnderLoad },
 ];
 
 async function main(): Promise<void> {
