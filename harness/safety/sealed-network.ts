@@ -100,7 +100,8 @@ export function runSealed(launcher: Extract<SealLauncher, { ok: true }>, argv: s
   const env = { ...(opts.env ?? process.env) };
   if (opts.tellParent) env[SEALED_PARENT_ENV] = String(process.pid);
   else delete env[SEALED_PARENT_ENV];
-  const child = spawn(launcher.prefix[0]!, [...launcher.prefix.slice(1), ...argv], { stdio: 'inherit', detached: true, cwd: opts.cwd, env });
+  // No stdin: in a process group of its own on a terminal, a read would stop it (SIGTTIN).
+  const child = spawn(launcher.prefix[0]!, [...launcher.prefix.slice(1), ...argv], { stdio: ['ignore', 'inherit', 'inherit'], detached: true, cwd: opts.cwd, env });
   const forward = (sig: NodeJS.Signals) => {
     try {
       child.kill(sig);
