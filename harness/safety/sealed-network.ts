@@ -60,15 +60,16 @@ const LO_UP_THEN_EXEC = 'ip link set lo up && exec "$@"';
  * and a nested one maps it back, so the command runs as the same user with no
  * added privilege.
  */
-export function sealLauncher(): SealLauncher {
+export function sealLauncher(opts: { unshare?: string; uid?: number } = {}): SealLauncher {
   if (process.platform !== 'linux') return { ok: false, reason: `network namespaces need Linux (this is ${process.platform})` };
-  const uid = process.getuid?.() ?? -1;
+  const unshare = opts.unshare ?? 'unshare';
+  const uid = opts.uid ?? process.getuid?.() ?? -1;
   const gid = process.getgid?.() ?? -1;
   const prefix =
     uid === 0
-      ? ['unshare', '--net', '--', 'sh', '-c', LO_UP_THEN_EXEC, 'breakwater-sealed']
+      ? [unshare, '--net', '--', 'sh', '-c', LO_UP_THEN_EXEC, 'breakwater-sealed']
       : [
-          'unshare', '--map-root-user', '--net', '--', 'sh', '-c',
+          unshare, '--map-root-user', '--net', '--', 'sh', '-c',
           `ip link set lo up && exec unshare --map-user=${uid} --map-group=${gid} -- "$@"`, 'breakwater-sealed',
         ];
   const probe = spawnSync(prefix[0]!, [...prefix.slice(1), 'true'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });

@@ -72,6 +72,18 @@ describe.skipIf(process.platform !== 'linux' || process.getuid?.() !== 0)('sealL
   });
 });
 
+describe('where no namespace can be made, the launcher says why in one line', () => {
+  it('no unshare: names the package to install', () => {
+    expect(sealLauncher({ unshare: join(dir, 'no-such-unshare') })).toEqual({ ok: false, reason: 'unshare is not installed (Debian package util-linux)' });
+  });
+  it('a namespace refused: the tool\'s own last line, and what to do', () => {
+    const refusing = join(dir, 'refusing-unshare');
+    writeFileSync(refusing, '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 });
+    const l = sealLauncher({ unshare: refusing, uid: 1000 });
+    expect(l).toMatchObject({ ok: false, reason: expect.stringMatching(/^a network namespace could not be made: unshare: unshare failed: Operation not permitted \(run as root, or allow unprivileged user namespaces\)$/) });
+  });
+});
+
 describe('breakwater sealed', () => {
   it('passes the exit code of the command through', async () => {
     const r = await runCli(['sealed', '--', 'sh', '-c', 'exit 7']);
