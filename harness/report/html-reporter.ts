@@ -1,4 +1,4 @@
-import type { Finding, MatrixCellResult, Measurement, RunResult } from '../run/result.ts';
+import type { CheckFigure, CheckResult, Finding, MatrixCellResult, Measurement, RunResult } from '../run/result.ts';
 import { escapeHtml as h } from './escape-html.ts';
 import { groupFindings, severityCounts, testName } from './group-findings.ts';
 import { lineChart } from './line-chart.ts';
@@ -198,11 +198,19 @@ ${measurements.map((m) => `<tr><td>${h(m.slo)}</td><td>${h(`${m.value} ${m.unit}
 </tbody></table>`;
 }
 
+/** A check's measured figures in one cell: "frames accepted 48 of 100 (bound ≤ 52)". */
+export function figureText(f: CheckFigure): string {
+  const bound = f.bound === undefined ? '' : ` (bound ${f.atLeast ? '≥' : '≤'} ${f.bound}${f.unit ? ` ${f.unit}` : ''})`;
+  return `${f.what} ${f.value}${f.of !== undefined ? ` of ${f.of}` : ''}${f.unit ? ` ${f.unit}` : ''}${bound}`;
+}
+
 function checksSection(result: RunResult): string {
   const checks = result.checks ?? [];
   if (!checks.length) return '<p class="muted">No checks ran.</p>';
-  return `<table><thead><tr><th>suite</th><th>check</th><th>state</th><th>time</th><th>findings</th><th>error</th></tr></thead><tbody>
-${checks.map((c) => `<tr><td>${h(c.suite)}</td><td>${h(testName(c))}</td><td class="${c.state === 'passed' ? 'ok' : c.state === 'failed' ? 'bad' : 'muted'}">${h(c.state)}</td><td class="num">${h((c.durationMs / 1000).toFixed(2))} s</td><td>${h(c.findings)}</td><td>${h(c.error ?? '')}</td></tr>`).join('\n')}
+  const detail = (c: CheckResult) =>
+    [c.error ?? c.note ?? '', ...(c.figures ?? []).map(figureText), ...(c.inconclusive ? [`inconclusive: ${c.inconclusive.cases} (${c.inconclusive.reasons.join('; ')})`] : [])].filter(Boolean).map(h).join('<br>');
+  return `<table><thead><tr><th>suite</th><th>check</th><th>state</th><th>time</th><th>findings</th><th>measured, error or note</th></tr></thead><tbody>
+${checks.map((c) => `<tr><td>${h(c.suite)}</td><td>${h(testName(c))}</td><td class="${c.state === 'passed' ? 'ok' : c.state === 'failed' ? 'bad' : 'muted'}">${h(c.state)}</td><td class="num">${h((c.durationMs / 1000).toFixed(2))} s</td><td>${h(c.findings)}</td><td>${detail(c)}</td></tr>`).join('\n')}
 </tbody></table>`;
 }
 

@@ -52,6 +52,7 @@ export class CollectorReporter implements Reporter {
           error: state === 'failed' ? firstLine(result.errors?.[0]?.message ?? 'failed') : undefined,
           ...(result.state === 'skipped' && result.note ? { note: firstLine(result.note) } : {}),
           ...(meta?.cases?.inconclusive.length ? { inconclusive: summarizeInconclusive(meta.cases) } : {}),
+          ...(meta?.figures?.length ? { figures: meta.figures } : {}),
           findings: findings.length,
           findingIds: findings.map((f) => f.id),
         });

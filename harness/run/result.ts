@@ -45,6 +45,8 @@ export interface CheckResult {
    * the judged ones; `reasons` the distinct reasons with their counts.
    */
   inconclusive?: { cases: number; conclusive: number; reasons: string[] };
+  /** What the check measured, kept for passing checks too ("accepted 48 of 100, bound 52"). */
+  figures?: CheckFigure[];
   findings: number;
   /** Ids of the findings this check reported (absent in results written before it was recorded). */
   findingIds?: string[];
@@ -61,6 +63,19 @@ export interface MatrixCellResult {
   pass: boolean;
   /** Why the cell could not be judged (rate-limited, unavailable, a 5xx, no answer), when it could not: then pass is false and there is no finding. */
   inconclusive?: string;
+}
+
+/** One measured value of a check against the bound it was judged by. */
+export interface CheckFigure {
+  /** What was measured, e.g. "post, one connection: frames accepted". */
+  what: string;
+  value: number;
+  /** Out of how many, when it is a count. */
+  of?: number;
+  /** The bound the value was judged against (at most, unless `atLeast`). */
+  bound?: number;
+  atLeast?: boolean;
+  unit?: string;
 }
 
 export type Verdict = 'pass' | 'blocked' | 'error';

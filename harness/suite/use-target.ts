@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Credentials, PrincipalInfo, ResourceInstance, Severity, TargetProfile } from '../config/target.ts';
 import { resolveConfig } from '../config/load-config.ts';
 import { Redactor } from '../safety/redact.ts';
-import { findingId, type Finding } from '../run/result.ts';
+import { findingId, type CheckFigure, type Finding } from '../run/result.ts';
 import type { ProvidedRun } from './provided.ts';
 import { authHeaders, credentialSecrets } from './http-auth.ts';
 import { classifyError, classifyResponse, DEFAULT_RETRY, retryDelayMs, type Outcome, type RetryPolicy } from './outcome.ts';
@@ -52,6 +52,8 @@ export interface TargetContext {
   isDenied(ex: Pick<HttpExchange, 'status' | 'body'>): boolean;
   /** Counts a judged case on the running test: conclusive ones, and inconclusive ones with their subject and reason (reported per check). */
   tally(task: TestContext['task'], subject: string, outcome: Outcome | 'judged'): void;
+  /** Records what the check measured against its bound, kept in the run result whether it passed or not. */
+  figure(task: TestContext['task'], figure: CheckFigure): void;
   /** Seeds an instance of a resource as its owner. */
   createInstance(resource: string): Promise<ResourceInstance>;
   /** Hands the credentials seen so far to the runner (through the test's meta) for redacting every artifact. */
@@ -201,6 +203,10 @@ export function createTargetContext(run: ProvidedRun, profile: TargetProfile): T
     request,
     judge,
     isDenied,
+    figure(task, figure) {
+      task.meta.breakwater ??= { findings: [], secrets: [] };
+      (task.meta.breakwater.figures ??= []).push({ ...figure, what: redactor.redact(figure.what) });
+    },
     tally(task, subject, outcome) {
       task.meta.breakwater ??= { findings: [], secrets: [] };
       const cases = (task.meta.breakwater.cases ??= { conclusive: 0, inconclusive: [] });

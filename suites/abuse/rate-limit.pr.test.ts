@@ -270,6 +270,7 @@ describe.skipIf(!realtime)('socket rate limit', () => {
     const bound = budget([limits], elapsed);
     const observed = measured(main, elapsed);
     await ctx.annotate(`${p.name} from ${seat.info.name} on one connection: ${observed}; ${declared(limits)}; ${toleranceNote} = ${bound.toFixed(1)}`);
+    target.figure(task, { what: `${p.name}, one connection: frames accepted`, value: main.accepted, of: main.sent, bound: Number(bound.toFixed(1)) });
     expect(main.sent, `the flood sent only ${main.sent} of ${floodCount(limits)} frames (${main.stoppedBy})`).toBeGreaterThan(limits.burst);
     if (main.accepted > bound) {
       target.report(task, {
@@ -342,6 +343,7 @@ describe.skipIf(!realtime)('socket rate limit', () => {
       const bound = budget([limits], elapsed);
       const observed = `${measured(total, elapsed)} over ${sockets.length} connections (per connection: ${results.map((r) => r.accepted).join(', ')})`;
       await ctx.annotate(`${p.name} from ${seat.info.name}: ${observed}; ${declared(limits)} per principal; bound ${bound.toFixed(1)}${refusedWhy.length ? `; ${refusedWhy.length} connections refused: ${refusedWhy[0]}` : ''}`);
+      target.figure(task, { what: `${p.name}, ${sockets.length} connections of one principal: frames accepted`, value: total.accepted, of: total.sent, bound: Number(bound.toFixed(1)) });
       if (total.accepted > bound) {
         target.report(task, {
           check: 'abuse.rate-limit',
@@ -383,6 +385,7 @@ describe.skipIf(!realtime)('socket rate limit', () => {
     const refillOnly = Math.max(0, bound - before.accepted);
     const observed = `before reconnecting ${measured(before, endOf(before) - before.startedAt)}; after reconnecting ${measured(after, endOf(after) - after.startedAt)}; ${before.accepted + after.accepted} in ${seconds(elapsed)} in all`;
     await ctx.annotate(`${p.name} from ${seat.info.name}: ${observed}; after the first flood the refill allows ≤ ${refillOnly.toFixed(1)} (${toleranceNote} = ${bound.toFixed(1)} in all)`);
+    target.figure(task, { what: `${p.name}, before and after reconnecting: frames accepted`, value: before.accepted + after.accepted, of: before.sent + after.sent, bound: Number(bound.toFixed(1)) });
     if (before.rejected === 0) await ctx.annotate(`the first flood drew no rate-limit reply, so the bucket may not have been empty before reconnecting`);
     if (before.accepted + after.accepted > bound) {
       target.report(task, {
@@ -418,6 +421,7 @@ describe.skipIf(!realtime)('socket rate limit', () => {
     const per = pair.map((x, k) => `${x.name} ${result.verdicts.filter((v, i) => v === 'accepted' && i % 2 === k).length}`).join(', ');
     const observed = `${measured(result, elapsed)} alternating ${pair.map((x) => x.name).join(' and ')} (${per})`;
     await ctx.annotate(`${seat.info.name}: ${observed}; combined bound ${bound.toFixed(1)} (${pair.map((x) => `${x.name}: ${declared(x.def.limits)}`).join('; ')})`);
+    target.figure(task, { what: `${pair.map((x) => x.name).join(' + ')} alternating: frames accepted`, value: result.accepted, of: result.sent, bound: Number(bound.toFixed(1)) });
     if (result.accepted > bound) {
       target.report(task, {
         check: 'abuse.rate-limit',
@@ -471,6 +475,7 @@ describe('HTTP rate limits', () => {
         if (probe.violation) probe = { ...probe, observed: `${first.observed}; again on a fresh bucket: ${probe.observed}` };
       }
       notes.push(`${limit.name}: ${probe.observed}`);
+      target.figure(task, { what: `${limit.name}: requests through`, value: probe.counts.accepted, of: probe.counts.attempts, bound: probe.counts.allowed });
       expect(probe.tooStrict, `${limit.name}: ${probe.tooStrict}`).toBeUndefined();
       if (probe.violation) {
         target.report(task, {
@@ -494,6 +499,8 @@ describe('HTTP rate limits', () => {
 interface HttpProbe {
   observed: string;
   expected: string;
+  /** Requests that got through, of how many, and how many the declared window allows. */
+  counts: { accepted: number; attempts: number; allowed: number };
   violation?: 'too-many' | 'no-signal' | 'retry-after';
   /** Why the limit answered before its declared count (a test failure, not a finding). */
   tooStrict?: string;
@@ -526,16 +533,17 @@ async function probeHttpLimit(limit: HttpLimit, runId: string): Promise<HttpProb
   const expected = `at most ${allowed} through (${limit.limit} + the window's refill over ${seconds(elapsed)} + 1), the rest ${limit.signal.status}${limit.signal.retryAfter ? ' with Retry-After' : ''}`;
   const show = (ex: HttpExchange, i: number) => `#${i + 1} ${ex.method} ${limit.path} -> ${ex.status} ${ex.text.slice(0, 200)}`;
   const firstSignal = exchanges.findIndex((ex) => ex.status === limit.signal.status);
+  const counts = { accepted, attempts, allowed };
   if (signals === 0 || accepted > allowed) {
     const last = exchanges.length - 1;
-    return { observed, expected, violation: signals === 0 ? 'no-signal' : 'too-many', excerpt: show(exchanges[last]!, last) };
+    return { observed, expected, counts, violation: signals === 0 ? 'no-signal' : 'too-many', excerpt: show(exchanges[last]!, last) };
   }
-  if (accepted < limit.limit) return { observed, expected, tooStrict: `only ${accepted} attempts got through before ${limit.signal.status}, fewer than the declared ${limit.limit}: ${show(exchanges[firstSignal]!, firstSignal)}` };
+  if (accepted < limit.limit) return { observed, expected, counts, tooStrict: `only ${accepted} attempts got through before ${limit.signal.status}, fewer than the declared ${limit.limit}: ${show(exchanges[firstSignal]!, firstSignal)}` };
   if (limit.signal.retryAfter) {
     const bare = exchanges.findIndex((ex) => ex.status === limit.signal.status && !ex.headers.get('retry-after'));
-    if (bare !== -1) return { observed: `${observed}; attempt ${bare + 1} answered ${limit.signal.status} without Retry-After`, expected: `${limit.signal.status} with a Retry-After header`, violation: 'retry-after', excerpt: show(exchanges[bare]!, bare) };
+    if (bare !== -1) return { observed: `${observed}; attempt ${bare + 1} answered ${limit.signal.status} without Retry-After`, expected: `${limit.signal.status} with a Retry-After header`, counts, violation: 'retry-after', excerpt: show(exchanges[bare]!, bare) };
   }
-  return { observed, expected };
+  return { observed, expected, counts };
 }
 
 // ── payloads and deliveries ───────────────────────────────────────────────────

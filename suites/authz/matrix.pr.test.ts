@@ -58,6 +58,7 @@ describe('authz matrix', () => {
         cell.pass = true;
       }
     }
+    target.figure(task, { what: 'cells that met their expectation', value: cells.filter((c) => c.pass).length, of: cells.length });
     // On the test's meta, so the run result (and the report's matrix grid) has every cell, not only the failing ones.
     task.meta.breakwater ??= { findings: [], secrets: [] };
     task.meta.breakwater.matrix = cells;

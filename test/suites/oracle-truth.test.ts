@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { inParallel, runTierCli, type TierRun } from '../helpers/tier.ts';
 
@@ -36,6 +38,12 @@ describe('the outcome oracle on a service that denies with empty lists', () => {
   test('clean: the empty 200 lists are denials, 0 findings', () => {
     const r = runs.get('empty-list clean')!;
     expect(r.run.findings, summary(r)).toEqual([]);
+    // The measured figure is kept for a passing check too, in run.json and the HTML report.
+    const matrix = r.run.checks.find((c) => c.name.includes('authz/matrix'))!;
+    expect(matrix.state, summary(r)).toBe('passed');
+    const figure = matrix.figures?.find((f) => f.what === 'cells that met their expectation');
+    expect(figure && figure.value === figure.of && figure.of > 0, JSON.stringify(matrix.figures)).toBe(true);
+    expect(readFileSync(join(r.out, 'report.html'), 'utf8')).toContain(`cells that met their expectation ${figure!.value} of ${figure!.of}`);
     expect(r.run.matrix?.filter((c) => c.op === 'list' && c.expected === 'deny').map((c) => [c.status, c.pass]), summary(r)).toEqual([
       [200, true],
       [200, true],
