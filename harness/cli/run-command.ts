@@ -102,6 +102,7 @@ export function printSummary(result: RunResult, evidence: string, signer?: { tru
   for (const d of drillRecords(result)) lines.push(`  ${d.status === 'passed' ? pc.green('✓') : pc.red('✗')} drill ${d.name}: ${d.status}${d.summary ? ` (${d.summary})` : ''}`);
   for (const f of result.findings.slice(0, 20)) lines.push(`  ${pc.red('✗')} [${f.severity}] ${f.title} ${pc.dim(`(${f.check}, ${f.id})`)}`);
   if (result.findings.length > 20) lines.push(`  … ${result.findings.length - 20} more in run.json`);
+  if (result.unconfirmed?.length) lines.push(`  ${pc.yellow('?')} ${result.unconfirmed.length} unconfirmed finding(s): they did not happen again when re-run, so they block nothing (run.json unconfirmed)`);
   const unjudged = result.checks.filter((c) => c.inconclusive?.cases);
   if (unjudged.length) {
     const cases = unjudged.reduce((n, c) => n + c.inconclusive!.cases, 0);
@@ -167,6 +168,7 @@ export async function runCommand(opts: RunCommandOptions, intr: Interrupts): Pro
         runJson,
         network: result.network,
         findings: result.findings.map((f) => ({ id: f.id, check: f.check, severity: f.severity })),
+        unconfirmed: (result.unconfirmed ?? []).map((f) => ({ id: f.id, check: f.check, severity: f.severity, unconfirmed: f.unconfirmed })),
         inconclusive: result.checks.filter((c) => c.inconclusive?.cases).map((c) => ({ check: c.name, ...c.inconclusive })),
         measurements: result.measurements,
         durationMs: result.durationMs,

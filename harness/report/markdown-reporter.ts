@@ -34,6 +34,12 @@ export function renderMarkdown(result: RunResult): string {
       `${((result.durationMs ?? 0) / 1000).toFixed(1)} s · run \`${result.runId}\` · seed ${result.seeds?.fastCheck ?? '–'}`,
     '',
   ];
+  if (result.unconfirmed?.length) {
+    out.push('### Unconfirmed', '', 'Findings whose case did not happen again when re-run once on the same stack: recorded, blocking nothing.', '');
+    out.push('| check | severity | subject | first observed | on the re-run |', '|---|---|---|---|---|');
+    for (const f of result.unconfirmed) out.push(`| ${mdCell(f.check)} | ${f.severity} | ${mdCell(f.subject)} | ${mdCell(f.observed)} | ${mdCell(f.unconfirmed)} |`);
+    out.push('');
+  }
   const unjudged = checks.filter((c) => c.inconclusive?.cases);
   if (unjudged.length) {
     out.push('### Inconclusive', '', 'Cases the target did not decide (rate-limited, unavailable, a 5xx, no answer), even after retries: neither passes nor findings.', '');

@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import type { Reporter, TestCase, TestModule, SerializedError } from 'vitest/node';
-import type { CheckResult, Finding, MatrixCellResult } from './result.ts';
+import type { CheckResult, Finding, MatrixCellResult, UnconfirmedFinding } from './result.ts';
 import '../suite/provided.ts';
 
 /**
@@ -10,6 +10,7 @@ import '../suite/provided.ts';
 export class CollectorReporter implements Reporter {
   readonly checks: CheckResult[] = [];
   readonly findings: Finding[] = [];
+  readonly unconfirmed: UnconfirmedFinding[] = [];
   readonly matrix: MatrixCellResult[] = [];
   readonly secrets: string[] = [];
   readonly errors: string[] = [];
@@ -41,6 +42,7 @@ export class CollectorReporter implements Reporter {
         const meta = tc.meta().breakwater;
         const findings = meta?.findings ?? [];
         this.findings.push(...findings);
+        this.unconfirmed.push(...(meta?.unconfirmed ?? []));
         this.secrets.push(...(meta?.secrets ?? []));
         this.matrix.push(...(meta?.matrix ?? []));
         const state = result.state === 'passed' ? 'passed' : result.state === 'failed' ? 'failed' : 'skipped';

@@ -20,6 +20,12 @@ export interface Finding {
   reproduce: { seed?: number; path?: string; command: string };
 }
 
+/** A finding whose case did not fail again when re-run on the same stack: recorded, never blocking. */
+export interface UnconfirmedFinding extends Finding {
+  /** What the re-run observed instead. */
+  unconfirmed: string;
+}
+
 export interface Measurement {
   slo: string;
   value: number;
@@ -116,6 +122,8 @@ export interface RunResult {
   seeds: { fastCheck: number };
   checks: CheckResult[];
   findings: Finding[];
+  /** Findings that did not reproduce when their case was re-run once: they block nothing. */
+  unconfirmed?: UnconfirmedFinding[];
   measurements: Measurement[];
   /** The authz matrix cells, when the run included the matrix suite (every round of it on nightly). */
   matrix?: MatrixCellResult[];

@@ -295,6 +295,7 @@ export async function runTier(opts: RunOptions): Promise<{ result: RunResult; ou
     seeds: { fastCheck: fcSeed },
     checks,
     findings,
+    ...(collector.unconfirmed?.length ? { unconfirmed: collector.unconfirmed } : {}),
     ...(collector.matrix.length ? { matrix: collector.matrix } : {}),
     measurements: [...outcomes.flatMap((o) => o.measurements), ...drillOutcomes.flatMap((o) => o.measurements)],
     ...(outcomes.length ? { scenarios: outcomes.map((o) => o.journal) } : {}),

@@ -50,7 +50,7 @@ async function run(job: SuiteHostJob): Promise<void> {
     return;
   }
   await vitest.close();
-  send({ type: 'done', results: { checks: collector.checks, findings: collector.findings, matrix: collector.matrix, secrets: collector.secrets, errors: collector.errors } });
+  send({ type: 'done', results: { checks: collector.checks, findings: collector.findings, unconfirmed: collector.unconfirmed, matrix: collector.matrix, secrets: collector.secrets, errors: collector.errors } });
 }
 
 process.once('message', (m: { type?: string; job?: SuiteHostJob }) => {

@@ -2,12 +2,14 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BreakwaterError } from '../errors.ts';
 import type { ProvidedRun } from '../suite/provided.ts';
-import type { CheckResult, Finding, MatrixCellResult } from './result.ts';
+import type { CheckResult, Finding, MatrixCellResult, UnconfirmedFinding } from './result.ts';
 
 /** What the suites produced: the collector's results, carried over IPC. */
 export interface SuiteResults {
   checks: CheckResult[];
   findings: Finding[];
+  /** Findings whose case did not fail again on a re-run (absent from hosts before this was recorded). */
+  unconfirmed?: UnconfirmedFinding[];
   matrix: MatrixCellResult[];
   secrets: string[];
   errors: string[];

@@ -59,7 +59,8 @@ export function shuffled<T>(items: T[], seed: number): T[] {
   return out;
 }
 
-async function exercise(target: TargetContext, cell: MatrixCell): Promise<CellOutcome> {
+/** Sends one cell's request as its principal and reads the answer with the outcome oracle. */
+export async function exercise(target: TargetContext, cell: MatrixCell): Promise<CellOutcome> {
   const path = fillPath(cell.route.path, cell.instance.params);
   const body = cell.route.body?.({ world: target.world, params: cell.instance.params, runId: target.run.runId });
   const { exchange: ex, outcome } = await target.judge(cell.principal.name, { method: cell.route.method, path, body, contentType: cell.route.contentType });
@@ -87,6 +88,18 @@ export interface MatrixOptions {
  * destructive operations, which run one at a time and re-create the instance
  * after every allowed call so each cell meets the state its policy assumes.
  */
+/**
+ * Confirms a cell that was served where the policy denies it: the same
+ * request once more on the same stack, on a fresh instance of the resource
+ * (the matrix has moved on since: a later delete may have removed the old one).
+ * Returns undefined when it was served again, or what the re-run saw instead.
+ */
+export async function unconfirmedCell(target: TargetContext, cell: CellOutcome): Promise<string | undefined> {
+  const instance = await target.createInstance(cell.resource);
+  const again = await exercise(target, { ...cell, instance });
+  return again.outcome.verdict === 'allowed' ? undefined : `served once (status ${cell.status}), but not when asked again: ${again.outcome.why}`;
+}
+
 export async function runAuthzMatrix(target: TargetContext, opts: MatrixOptions = {}): Promise<CellOutcome[]> {
   const outcomes: CellOutcome[] = [];
   const resources = Object.entries(target.profile.resources).filter(([name]) => !opts.resources || opts.resources.includes(name));

@@ -68,7 +68,17 @@ export async function checkProperty<T>(target: TargetContext, task: TestContext[
     target.tally(task, `${spec.subject} (time limit)`, { verdict: 'inconclusive', why: `stopped by the time limit after ${details.numRuns} of ${spec.numRuns ?? target.run.numRuns} runs` });
   }
   if (!details.failed) return undefined;
+  const firstObserved = (lastObserved || (details.errorInstance as Error | undefined)?.message || 'failed').split('\n')[0]!.slice(0, 300);
   const example = details.counterexample?.[0];
+  // Confirmation: the shrunk counterexample itself, run once more on the same stack, must fail again (a replay is its own confirmation).
+  let unconfirmed: string | undefined;
+  if (!replaying && details.counterexample) {
+    try {
+      if ((await spec.holds(example as T)) === undefined) unconfirmed = 'the shrunk counterexample held when run once more on the same stack';
+    } catch (err) {
+      unconfirmed = `the shrunk counterexample could not be judged when run once more (${classifyError(err).why})`;
+    }
+  }
   let shown: string;
   try {
     shown = JSON.stringify(example, (_k, v) => (typeof v === 'string' && v.length > 200 ? `${v.slice(0, 200)}…(${v.length} chars)` : v)) ?? String(example);
@@ -81,7 +91,7 @@ export async function checkProperty<T>(target: TargetContext, task: TestContext[
     severity: spec.severity,
     title: spec.title,
     subject: spec.subject,
-    observed: (lastObserved || (details.errorInstance as Error | undefined)?.message || 'failed').split('\n')[0]!.slice(0, 300),
+    observed: firstObserved,
     expected: spec.expected,
     excerpt: `counterexample (shrunk): ${shown.slice(0, 1500)}`,
     reproduce: {
@@ -89,5 +99,5 @@ export async function checkProperty<T>(target: TargetContext, task: TestContext[
       path: details.counterexamplePath ?? undefined,
       command: `npx breakwater replay ${findingId(spec.check, spec.subject)} --run ${target.run.outDir}`,
     },
-  });
+  }, unconfirmed ? { unconfirmed } : undefined);
 }

@@ -31,6 +31,8 @@ export interface FindingMeta {
   matrix?: import('../run/result.ts').MatrixCellResult[];
   /** Cases the outcome oracle judged: how many were conclusive, and the inconclusive ones with why. */
   cases?: { conclusive: number; inconclusive: Array<{ subject: string; why: string }> };
+  /** Findings whose case did not fail again when re-run: kept with why, blocking nothing. */
+  unconfirmed?: import('../run/result.ts').UnconfirmedFinding[];
   /** What the test measured, for the run result (passing checks included). */
   figures?: import('../run/result.ts').CheckFigure[];
 }

@@ -58,8 +58,12 @@ export interface TargetContext {
   createInstance(resource: string): Promise<ResourceInstance>;
   /** Hands the credentials seen so far to the runner (through the test's meta) for redacting every artifact. */
   flushSecrets(task: TestContext['task']): void;
-  /** Records a finding on the running test. Returns it. */
-  report(task: TestContext['task'], f: Omit<Finding, 'id' | 'severity' | 'reproduce'> & { severity: Severity; reproduce?: Partial<Finding['reproduce']> }): Finding;
+  /**
+   * Records a finding on the running test. Returns it. With `unconfirmed`
+   * (the case did not fail again when re-run), it is kept apart in the run
+   * result with its observation and blocks nothing.
+   */
+  report(task: TestContext['task'], f: Omit<Finding, 'id' | 'severity' | 'reproduce'> & { severity: Severity; reproduce?: Partial<Finding['reproduce']> }, opts?: { unconfirmed?: string }): Finding;
 }
 
 let cached: Promise<TargetContext> | undefined;
@@ -223,7 +227,7 @@ export function createTargetContext(run: ProvidedRun, profile: TargetProfile): T
       task.meta.breakwater ??= { findings: [], secrets: [] };
       task.meta.breakwater.secrets.push(...pendingSecrets.splice(0));
     },
-    report(task, f) {
+    report(task, f, opts) {
       const severity = profile.severity?.[f.check] ?? f.severity;
       const finding: Finding = {
         ...f,
@@ -237,7 +241,8 @@ export function createTargetContext(run: ProvidedRun, profile: TargetProfile): T
         },
       };
       task.meta.breakwater ??= { findings: [], secrets: [] };
-      task.meta.breakwater.findings.push(finding);
+      if (opts?.unconfirmed) (task.meta.breakwater.unconfirmed ??= []).push({ ...finding, unconfirmed: redactor.redact(opts.unconfirmed) });
+      else task.meta.breakwater.findings.push(finding);
       task.meta.breakwater.secrets.push(...pendingSecrets.splice(0));
       return finding;
     },

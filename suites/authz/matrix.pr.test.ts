@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { describeFindings, useTarget } from '../../harness/index.ts';
 import type { MatrixCellResult } from '../../harness/run/result.ts';
-import { BOUNDARY_SEVERITY, boundaryOf, runAuthzMatrix } from '../../harness/suite/authz-matrix.ts';
+import { BOUNDARY_SEVERITY, boundaryOf, runAuthzMatrix, unconfirmedCell } from '../../harness/suite/authz-matrix.ts';
 
 /**
  * The authz matrix: every principal × resource × operation of the profile,
@@ -32,6 +32,8 @@ describe('authz matrix', () => {
         cell.inconclusive = o.outcome.why;
       } else if (o.expected === 'deny' && o.outcome.verdict === 'allowed') {
         const boundary = boundaryOf(o, def);
+        // Reported only if it is served again on a re-run; otherwise kept as unconfirmed, blocking nothing.
+        const unconfirmed = await unconfirmedCell(target, o);
         target.report(task, {
           check: def.check ?? 'authz.matrix',
           suite: 'authz/matrix',
@@ -41,7 +43,7 @@ describe('authz matrix', () => {
           observed: `status ${o.status}, served (${o.outcome.why})`,
           expected: `denied (${target.profile.deny.statuses.join('/')}${target.profile.deny.emptyBody ? ' or an empty body' : ''})`,
           excerpt: o.excerpt,
-        });
+        }, unconfirmed ? { unconfirmed } : undefined);
       } else if (o.expected === 'allow' && o.outcome.verdict === 'denied' && o.outcome.declared) {
         // Not a security finding, but a functional regression (or a stale profile): a gate must see it.
         target.report(task, {

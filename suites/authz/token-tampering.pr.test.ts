@@ -180,11 +180,11 @@ function withBearer(cred: Credentials, key: string, token: string): Record<strin
 async function attack(task: TestContext['task'], ready: Prepared, attempts: Attempt[]) {
   const { route, instance } = ready;
   protect(task, attempts.flatMap((a) => a.secrets));
-  const byVariant = new Map<string, Array<{ label: string; ex: HttpExchange }>>();
+  const byVariant = new Map<string, Array<{ label: string; ex: HttpExchange; headers: Record<string, string> }>>();
   for (const a of attempts) {
     const j = await send(route, instance, a.headers);
     target.tally(task, `${a.variant} [${a.label}] ${route.method} ${route.path}`, j.outcome);
-    if (admitted(j)) byVariant.set(a.variant, [...(byVariant.get(a.variant) ?? []), { label: a.label, ex: j.exchange! }]);
+    if (admitted(j)) byVariant.set(a.variant, [...(byVariant.get(a.variant) ?? []), { label: a.label, ex: j.exchange!, headers: a.headers }]);
   }
   const subjectOf = (variant: string) => `${variant} ${route.method} ${route.path}`;
   const expected = `denied (${profile.deny.statuses.join('/')}${profile.deny.emptyBody ? ' or an empty body' : ''}, or another 4xx)`;
@@ -192,6 +192,9 @@ async function attack(task: TestContext['task'], ready: Prepared, attempts: Atte
   const excerpt = ([{ label, ex }]: Array<{ label: string; ex: HttpExchange }>) => `[${label}] ${ex.method} ${new URL(ex.url).pathname}${new URL(ex.url).search}\n${ex.status} ${ex.text.slice(0, 300)}`;
   for (const [variant, accepted] of byVariant) {
     if (accepted.length) {
+      // Confirmation: the first accepted attempt, sent once more, must be accepted again.
+      const again = await send(route, instance, accepted[0]!.headers);
+      const unconfirmed = admitted(again) ? undefined : `[${accepted[0]!.label}] was accepted once but not when sent again: ${again.outcome.why}`;
       target.report(task, {
         check: CHECK,
         suite: SUITE,
@@ -201,7 +204,7 @@ async function attack(task: TestContext['task'], ready: Prepared, attempts: Atte
         observed: accepted.map((r) => `${r.label}: status ${r.ex.status}`).join('; '),
         expected,
         excerpt: excerpt(accepted),
-      });
+      }, unconfirmed ? { unconfirmed } : undefined);
     }
   }
   return task.meta.breakwater?.findings ?? [];

@@ -23,6 +23,22 @@ const spec = (holds: (n: number) => Promise<string | undefined>) => ({
   holds,
 });
 
+describe('checkProperty: a finding must reproduce', () => {
+  it('a violation that does not happen again on a re-run is kept as unconfirmed, not a finding', async (ctx) => {
+    const seen = new Set<number>();
+    // A glitch: each value fails the first time it is tried, and holds ever after.
+    const f = await checkProperty(target(), ctx.task, spec(async (n) => (n >= 100 && !seen.has(n) ? (seen.add(n), `the canary logged case ${n}`) : (seen.add(n), undefined))));
+    expect(ctx.task.meta.breakwater?.findings ?? []).toEqual([]);
+    expect(ctx.task.meta.breakwater?.unconfirmed).toEqual([expect.objectContaining({ id: f!.id, check: 'ssrf.canary-hit', unconfirmed: expect.stringMatching(/held when run once more/) })]);
+  });
+
+  it('a violation that happens again is a finding', async (ctx) => {
+    await checkProperty(target(), ctx.task, spec(async (n) => (n >= 100 ? `the canary logged case ${n}` : undefined)));
+    expect(ctx.task.meta.breakwater?.findings).toHaveLength(1);
+    expect(ctx.task.meta.breakwater?.unconfirmed ?? []).toEqual([]);
+  });
+});
+
 describe('checkProperty: an exception is not a violation', () => {
   it('a dead target (every case throws "fetch failed"): no finding, every run counted inconclusive', async (ctx) => {
     const f = await checkProperty(target(), ctx.task, spec(async () => Promise.reject(new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }))));
