@@ -22,7 +22,7 @@ export async function checkProfileCommand(opts: { config: string }, intr: Interr
   const progress = new Progress(process.stderr, false);
   intr.onSignal((sig) => progress.step(`${sig} received: stopping the stack`));
   try {
-    const { problems, passed } = await checkProfile(config, { onStep: (s) => progress.step(s), signal: intr.signal });
+    const { problems, passed, inconclusive } = await checkProfile(config, { onStep: (s) => progress.step(s), signal: intr.signal });
     progress.close();
     if (intr.received()) throw new BreakwaterError('BW_INTERRUPTED', 'interrupted');
     for (const p of problems) process.stderr.write(`${pc.red('breakwater:')} profile ${config.target.name}: ${p.field}: ${p.problem} [BW_PROFILE_INVALID]\n`);
@@ -30,7 +30,7 @@ export async function checkProfileCommand(opts: { config: string }, intr: Interr
       process.exitCode = EXIT.usage;
       return;
     }
-    process.stdout.write(`${pc.green('profile ok')}: ${config.target.name}\n${passed.map((l) => `  ✓ ${l}`).join('\n')}\n`);
+    process.stdout.write(`${pc.green('profile ok')}: ${config.target.name}\n${[...passed.map((l) => `  ✓ ${l}`), ...inconclusive.map((l) => `  ? ${l}`)].join('\n')}\n`);
   } catch (err) {
     progress.close();
     if (!endedByInterrupt(intr, err)) throw err;

@@ -6,7 +6,6 @@ import type { Credentials, RealtimeRoom, ResourceInstance } from '../config/targ
 import { oneLine } from '../errors.ts';
 import { Redactor } from '../safety/redact.ts';
 import { credentialSecrets } from '../suite/http-auth.ts';
-import { classifyError, classifyResponse } from '../suite/outcome.ts';
 import { RealtimeClient } from '../suite/realtime-client.ts';
 import { createTargetContext } from '../suite/use-target.ts';
 import { startRunStack } from './run-stack.ts';
@@ -22,6 +21,8 @@ export interface ProfileCheck {
   problems: ProfileProblem[];
   /** What was exercised and worked, one line each. */
   passed: string[];
+  /** What could not be judged (the service answered 429, 5xx or nothing, even after retries): neither a problem nor a pass. */
+  inconclusive: string[];
 }
 
 /** Bound on one join's reply. */
@@ -38,6 +39,7 @@ export async function checkProfile(config: ResolvedConfig, opts: { runId?: strin
   const profile = config.target;
   const problems: ProfileProblem[] = [];
   const passed: string[] = [];
+  const inconclusive: string[] = [];
   const runId = opts.runId ?? newRunId('check');
   const outDir = mkdtempSync(join(tmpdir(), 'breakwater-check-profile-'));
   const { stack, egress } = await startRunStack(config, { runId, outDir, onStep: opts.onStep, signal: opts.signal });
@@ -51,7 +53,7 @@ export async function checkProfile(config: ResolvedConfig, opts: { runId?: strin
       passed.push('seed() returned a world');
     } catch (err) {
       problems.push({ field: 'seed', problem: `seed() failed: ${say(err)}` });
-      return { problems, passed };
+      return { problems, passed, inconclusive };
     }
 
     opts.onStep?.('logging every principal in');
@@ -135,18 +137,15 @@ export async function checkProfile(config: ResolvedConfig, opts: { runId?: strin
           passed.push(`${field}: no testOriginEnv, so the allowed origin cannot be checked`);
           continue;
         }
-        try {
-          const ex = await ctx.request(e.as, { method: e.method, path: e.path, body: e.body(`${egress.allowedOrigin}/page`) });
-          const outcome = classifyResponse(ex, profile.deny);
-          if (e.blocked(ex.status, ex.body) || outcome.verdict !== 'allowed') {
-            problems.push({ field, problem: `fetching the allowed origin answered ${ex.status}${e.blocked(ex.status, ex.body) ? ' (blocked)' : ''}: check that ${e.testOriginEnv} is in the service's passEnv and that blocked() recognises only refusals` });
-          } else passed.push(`${field}: the allowed origin was fetched`);
-        } catch (err) {
-          problems.push({ field, problem: `the request failed: ${classifyError(err).why}` });
-        }
+        // Read by the outcome oracle, retried while the service does not decide (a 429, a 503): that is no profile mistake.
+        const { outcome, exchange: ex } = await ctx.judge(e.as, { method: e.method, path: e.path, body: e.body(`${egress.allowedOrigin}/page`) });
+        if (outcome.verdict === 'inconclusive') inconclusive.push(`${field}: not judged, the service did not decide (${outcome.why})`);
+        else if (e.blocked(ex!.status, ex!.body) || outcome.verdict !== 'allowed') {
+          problems.push({ field, problem: `fetching the allowed origin answered ${ex!.status}${e.blocked(ex!.status, ex!.body) ? ' (blocked)' : ''}: check that ${e.testOriginEnv} is in the service's passEnv and that blocked() recognises only refusals` });
+        } else passed.push(`${field}: the allowed origin was fetched`);
       }
     }
-    return { problems, passed };
+    return { problems, passed, inconclusive };
   } finally {
     await stack.stop();
     await egress?.close();
